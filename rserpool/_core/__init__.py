@@ -1,0 +1,1 @@
+"""Cython hot path: wire codec, handlespace, policies, timers, usrsctp binding."""
