@@ -1,0 +1,1 @@
+"""asyncio runtime: drivers for the sans-I/O cores, and the PoolElement / PoolUser API."""
