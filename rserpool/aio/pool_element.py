@@ -138,7 +138,11 @@ class PoolElement:
                                  on_data=self._data, on_association=self._association)
         self.driver.start()
         self.driver.call(self.core.start)
-        await self.wait_registered(self._register_timeout)
+        try:
+            await self.wait_registered(self._register_timeout)
+        except BaseException:
+            await self.close()
+            raise
 
     async def wait_registered(self, timeout: float | None = None) -> None:
         """Wait until the registrar accepts the PE; RegistrationError if it refuses."""

@@ -13,7 +13,7 @@ from standin import StandInRegistrar
 
 from rserpool import wire
 from rserpool.aio.driver import CoreDriver
-from rserpool.aio.pool_element import PeerSession, PoolElement
+from rserpool.aio.pool_element import PeerSession, PoolElement, RegistrationError
 from rserpool.aio.pool_user import PoolUser, ResolutionError
 from rserpool.transport.base import SctpParameters
 from rserpool.transport.memory import MemoryNetwork
@@ -140,4 +140,35 @@ def test_load_and_address_updates_reach_the_registrar() -> None:
             assert [str(a) for a in stored.user_transport.addresses] == ["10.1.0.1", "10.1.9.1"]
             await pe.close()
             assert pe.pe_identifier not in reg.pools[POOL]
+    run(main())
+
+
+def test_pe_moves_to_another_registrar_when_its_registrar_dies() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        a, b = (["10.0.0.1"], REGISTRAR_PORT), (["10.0.0.2"], REGISTRAR_PORT)
+        async with AsyncExitStack() as stack:
+            first = AsyncExitStack()
+            reg_a = await first.enter_async_context(registrar(network, "10.0.0.1"))
+            reg_b = await stack.enter_async_context(registrar(network, "10.0.0.2"))
+            pe = await pool_element(stack, network, "10.1.0.1", [a, b])
+            assert pe.pe_identifier in reg_a.pools[POOL]
+            await first.aclose()  # registrar A shuts down
+            while pe.pe_identifier not in reg_b.pools.get(POOL, {}):
+                await asyncio.sleep(0.01)
+            pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
+            pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=[b]))
+            assert [e.pe_identifier for e in await pu.resolve(POOL)] == [pe.pe_identifier]
+    run(main())
+
+
+def test_pe_without_a_registrar_gives_up_after_its_timeout() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        async with network.endpoint(["10.1.0.1"], 0, FAST) as endpoint:
+            element = PoolElement(POOL, endpoint, registrars=[(["10.0.0.9"], REGISTRAR_PORT)],
+                                  register_timeout=0.3, connect_timeout=0.1)
+            with pytest.raises(RegistrationError) as caught:
+                await element.start()
+            assert caught.value.cause is None
     run(main())

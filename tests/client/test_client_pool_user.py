@@ -209,3 +209,24 @@ def test_close_closes_sessions_and_the_registrar() -> None:
     actions = core.close(5.0)
     assert sorted(c.assoc for c in closes(actions)) == [1, assoc]
     assert notified(actions, "closed") == [None]
+
+
+def test_resolution_in_flight_is_asked_again_at_the_next_registrar() -> None:
+    core = connected_pu()
+    core.resolve(POOL, 0.0)
+    actions = core.association_lost(1, 0.5)
+    assert notified(actions, "registrar-down") == [1]
+    connect = one_connect(actions)
+    assert connect.addresses == REG_B[0]
+    assert one_send(core.association_up(2, [], 0.6, connect.key), wire.HandleResolution).assoc == 2
+    [resolved] = notified(core.receive(2, wire.HandleResolutionResponse(POOL, (pe(1),)), 0.7),
+                          "resolved")
+    assert resolved.pool_elements == (pe(1),)
+
+
+def test_announced_registrar_serves_resolutions() -> None:
+    core = PoolUserCore()
+    assert core.resolve(POOL, 0.0) == []
+    announce = wire.ServerAnnounce(3, (wire.SctpTransport(3863, ["192.0.2.3"]),))
+    connect = one_connect(core.receive_announce(announce, "192.0.2.3", 0.1))
+    assert one_send(core.association_up(5, [], 0.2, connect.key), wire.HandleResolution)
