@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from rserpool import wire
 from rserpool.actions import Action, Announce, Close, Connect, Notify, Send
+from rserpool.aio.announce import listen_announces
 from rserpool.transport.base import (
     AssociationChange,
     AssociationState,
@@ -95,6 +96,7 @@ class CoreDriver:
         self._connecting: dict[int, _Connecting] = {}
         self._held: dict[int, list[Event]] = {}  # UPs that may answer one of our connects
         self._up: set[int] = set()
+        self._listeners: list[asyncio.DatagramTransport] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._serial = 0
@@ -115,11 +117,21 @@ class CoreDriver:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._out.join(), 2.0)
         self.closed = True
+        for listener in self._listeners:
+            listener.close()
         if self._timer is not None:
             self._timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def listen_announces(self, group: tuple[str, int], interface: str = "0.0.0.0") -> None:
+        """Feed the Server Announces heard on a UDP multicast group to ``receive_announce``."""
+
+        def heard(message: Any, source: str) -> None:
+            self.call(lambda now: self.core.receive_announce(message, source, now))
+
+        self._listeners.append(await listen_announces(heard, group, interface))
 
     def call(self, method: Callable[[float], Iterable[Action]]) -> None:
         """Run ``method(now)`` on the core and carry out its actions."""

@@ -81,7 +81,9 @@ Handler = Callable[[PeerSession], Awaitable[None]]
 class PoolElement:
     """``async with PoolElement(b"pool", endpoint, registrars=[(["127.0.0.1"], 3863)])``.
 
-    ``endpoint`` must be open; it is not closed here. ``addresses`` (default: the endpoint's
+    ``endpoint`` must be open; it is not closed here. ``registrars``: static (addresses,
+    port) list; ``announces``: a UDP group such as ``ASAP_ANNOUNCE_GROUP`` to learn more
+    registrars from, joined on ``announce_interface``. ``addresses`` (default: the endpoint's
     local addresses) and the endpoint's port are registered as the user transport. With a
     ``handler``, each PU session runs ``handler(session)`` in its own task; without one,
     ``accept()`` returns the sessions. Other keyword arguments go to ``PoolElementCore``.
@@ -93,6 +95,8 @@ class PoolElement:
         endpoint: Endpoint,
         *,
         registrars: Sequence[tuple[Sequence[str], int]] = (),
+        announces: tuple[str, int] | None = None,
+        announce_interface: str = "0.0.0.0",
         policy: Any = None,
         addresses: Sequence[str] | None = None,
         data_ppid: int = 0,
@@ -104,6 +108,7 @@ class PoolElement:
         self.endpoint = endpoint
         self.data_ppid = data_ppid
         self._registrars = list(registrars)
+        self._announces = (announces, announce_interface)
         self._policy = policy if policy is not None else wire.Policy(wire.PolicyType.ROUND_ROBIN)
         self._addresses = list(addresses) if addresses is not None else None
         self._handler = handler
@@ -137,6 +142,8 @@ class PoolElement:
         self.driver = CoreDriver(self.core, self.endpoint, on_notify=self._notify,
                                  on_data=self._data, on_association=self._association)
         self.driver.start()
+        if self._announces[0] is not None:
+            await self.driver.listen_announces(*self._announces)
         self.driver.call(self.core.start)
         try:
             await self.wait_registered(self._register_timeout)

@@ -118,7 +118,9 @@ class Session:
 class PoolUser:
     """``async with PoolUser(endpoint, registrars=[(["127.0.0.1"], 3863)]) as pu``.
 
-    ``endpoint`` must be open and is not closed here. Other keyword arguments go to
+    ``endpoint`` must be open and is not closed here. ``registrars``: static (addresses,
+    port) list; ``announces``: a UDP group such as ``ASAP_ANNOUNCE_GROUP`` to learn more
+    registrars from, joined on ``announce_interface``. Other keyword arguments go to
     ``PoolUserCore`` (``cache_ttl``, ``request_timeout``, ``connect_timeout``, ...).
     """
 
@@ -127,12 +129,15 @@ class PoolUser:
         endpoint: Endpoint,
         *,
         registrars: Sequence[tuple[Sequence[str], int]] = (),
+        announces: tuple[str, int] | None = None,
+        announce_interface: str = "0.0.0.0",
         data_ppid: int = 0,
         **core_options: Any,
     ) -> None:
         self.endpoint = endpoint
         self.data_ppid = data_ppid
         self._registrars = list(registrars)
+        self._announces = (announces, announce_interface)
         self._core_options = core_options
         self._sessions: dict[int, Session] = {}
         self._resolving: dict[bytes, list[asyncio.Future[tuple[Any, ...]]]] = {}
@@ -153,6 +158,8 @@ class PoolUser:
         self.driver = CoreDriver(self.core, self.endpoint, on_notify=self._notify,
                                  on_data=self._data, on_send_failed=self._send_failed)
         self.driver.start()
+        if self._announces[0] is not None:
+            await self.driver.listen_announces(*self._announces)
 
     async def close(self) -> None:
         if self.driver.closed:

@@ -4,6 +4,7 @@ CoreDriver: registration, resolution, data, updates, PE failover with cookie ech
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -171,4 +172,34 @@ def test_pe_without_a_registrar_gives_up_after_its_timeout() -> None:
             with pytest.raises(RegistrationError) as caught:
                 await element.start()
             assert caught.value.cause is None
+    run(main())
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_pool_user_finds_its_registrar_by_multicast_announce() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        group = ("239.0.0.50", free_udp_port())
+        announce = wire.ServerAnnounce(5, (wire.SctpTransport(REGISTRAR_PORT, ["10.0.0.1"]),))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                          socket.inet_aton("127.0.0.1"))
+        async with AsyncExitStack() as stack:
+            stack.callback(sender.close)
+            await stack.enter_async_context(registrar(network, "10.0.0.1"))
+            pe = await pool_element(stack, network, "10.1.0.1", [(["10.0.0.1"], REGISTRAR_PORT)])
+            pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
+            pu = await stack.enter_async_context(
+                PoolUser(pu_ep, announces=group, announce_interface="127.0.0.1"))
+            resolving = asyncio.ensure_future(pu.resolve(POOL))
+            while not resolving.done():
+                sender.sendto(announce.encode(), group)  # the registrar's announce cycle
+                await asyncio.sleep(0.05)
+            assert [e.pe_identifier for e in resolving.result()] == [pe.pe_identifier]
+            assert pu.core.hunt.server_id == 5
     run(main())
