@@ -29,6 +29,7 @@ from rserpool.transport.base import (
     Message,
     TransportError,
 )
+from rserpool.transport.clock import Clock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class CoreDriver:
     ASAP/ENRP; ``on_association(AssociationChange)`` for every association change (after the
     core saw it); ``on_announce(Announce)`` for announces the core wants sent;
     ``on_send_failed(SendFailed)`` for user data the transport gave back (backends that
-    report it).
+    report it). ``clock`` (e.g. the memory network's VirtualClock) replaces the loop's time.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class CoreDriver:
         on_association: Callable[[AssociationChange], None] | None = None,
         on_announce: Callable[[Announce], None] | None = None,
         on_send_failed: Callable[[Any], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.core = core
         self.endpoint = endpoint
@@ -91,20 +93,21 @@ class CoreDriver:
         self._on_announce = on_announce
         self._on_send_failed = on_send_failed
         self._loop = asyncio.get_running_loop()
+        self._clock = clock
         self._out: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connecting: dict[int, _Connecting] = {}
         self._held: dict[int, list[Event]] = {}  # UPs that may answer one of our connects
         self._up: set[int] = set()
         self._listeners: list[asyncio.DatagramTransport] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._timer_at: float | None = None
         self._serial = 0
         self._peer_port = "peer_port" in inspect.signature(core.association_up).parameters
         self.closed = False
 
     def now(self) -> float:
-        return self._loop.time()
+        return self._loop.time() if self._clock is None else self._clock.now()
 
     def start(self) -> None:
         self._spawn(self._read())
@@ -217,7 +220,12 @@ class CoreDriver:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = when
-        self._timer = None if when is None else self._loop.call_at(when, self._fire)
+        if when is None:
+            self._timer = None
+        elif self._clock is None:
+            self._timer = self._loop.call_at(when, self._fire)
+        else:
+            self._timer = self._clock.call_at(when, self._fire)
 
     def _fire(self) -> None:
         self._timer = self._timer_at = None

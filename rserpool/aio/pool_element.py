@@ -16,6 +16,7 @@ from rserpool.actions import Notify
 from rserpool.aio.driver import CoreDriver
 from rserpool.asap.pool_element import PoolElementCore
 from rserpool.transport.base import AssociationChange, AssociationState, Endpoint, Message
+from rserpool.transport.clock import Clock
 
 
 class RegistrationError(Exception):
@@ -97,6 +98,7 @@ class PoolElement:
         registrars: Sequence[tuple[Sequence[str], int]] = (),
         announces: tuple[str, int] | None = None,
         announce_interface: str = "0.0.0.0",
+        clock: Clock | None = None,
         policy: Any = None,
         addresses: Sequence[str] | None = None,
         data_ppid: int = 0,
@@ -109,6 +111,7 @@ class PoolElement:
         self.data_ppid = data_ppid
         self._registrars = list(registrars)
         self._announces = (announces, announce_interface)
+        self._clock = clock
         self._policy = policy if policy is not None else wire.Policy(wire.PolicyType.ROUND_ROBIN)
         self._addresses = list(addresses) if addresses is not None else None
         self._handler = handler
@@ -139,7 +142,8 @@ class PoolElement:
         options = {"asap_transport": transport, **self._core_options}
         self.core = PoolElementCore(self.pool_handle, self._policy, transport,
                                     registrars=self._registrars, **options)
-        self.driver = CoreDriver(self.core, self.endpoint, on_notify=self._notify,
+        self.driver = CoreDriver(self.core, self.endpoint, clock=self._clock,
+                                 on_notify=self._notify,
                                  on_data=self._data, on_association=self._association)
         self.driver.start()
         if self._announces[0] is not None:

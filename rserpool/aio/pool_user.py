@@ -17,6 +17,7 @@ from rserpool.actions import Notify
 from rserpool.aio.driver import CoreDriver
 from rserpool.asap.pool_user import PoolUserCore
 from rserpool.transport.base import Endpoint, Message, TransportError
+from rserpool.transport.clock import Clock
 
 
 class ResolutionError(Exception):
@@ -131,6 +132,7 @@ class PoolUser:
         registrars: Sequence[tuple[Sequence[str], int]] = (),
         announces: tuple[str, int] | None = None,
         announce_interface: str = "0.0.0.0",
+        clock: Clock | None = None,
         data_ppid: int = 0,
         **core_options: Any,
     ) -> None:
@@ -138,6 +140,7 @@ class PoolUser:
         self.data_ppid = data_ppid
         self._registrars = list(registrars)
         self._announces = (announces, announce_interface)
+        self._clock = clock
         self._core_options = core_options
         self._sessions: dict[int, Session] = {}
         self._resolving: dict[bytes, list[asyncio.Future[tuple[Any, ...]]]] = {}
@@ -155,7 +158,8 @@ class PoolUser:
 
     async def start(self) -> None:
         self.core = PoolUserCore(registrars=self._registrars, **self._core_options)
-        self.driver = CoreDriver(self.core, self.endpoint, on_notify=self._notify,
+        self.driver = CoreDriver(self.core, self.endpoint, clock=self._clock,
+                                 on_notify=self._notify,
                                  on_data=self._data, on_send_failed=self._send_failed)
         self.driver.start()
         if self._announces[0] is not None:
