@@ -146,8 +146,9 @@ class PoolElement:
                                  on_notify=self._notify,
                                  on_data=self._data, on_association=self._association)
         self.driver.start()
-        if self._announces[0] is not None:
-            await self.driver.listen_announces(*self._announces)
+        group, interface = self._announces
+        if group is not None:
+            await self.driver.listen_announces(group, interface)
         self.driver.call(self.core.start)
         try:
             await self.wait_registered(self._register_timeout)

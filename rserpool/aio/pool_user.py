@@ -162,8 +162,9 @@ class PoolUser:
                                  on_notify=self._notify,
                                  on_data=self._data, on_send_failed=self._send_failed)
         self.driver.start()
-        if self._announces[0] is not None:
-            await self.driver.listen_announces(*self._announces)
+        group, interface = self._announces
+        if group is not None:
+            await self.driver.listen_announces(group, interface)
 
     async def close(self) -> None:
         if self.driver.closed:
