@@ -27,6 +27,7 @@ from rserpool.transport.base import (
     Endpoint,
     Event,
     Message,
+    PeerAddressChange,
     TransportError,
 )
 from rserpool.transport.clock import Clock, Timer
@@ -104,6 +105,7 @@ class CoreDriver:
         self._timer_at: float | None = None
         self._serial = 0
         self._peer_port = "peer_port" in inspect.signature(core.association_up).parameters
+        self._error_ppid = "ppid" in inspect.signature(core.receive_error).parameters
         self.closed = False
 
     def now(self) -> float:
@@ -112,6 +114,7 @@ class CoreDriver:
     def start(self) -> None:
         self._spawn(self._read())
         self._spawn(self._write())
+        self._arm_timer()  # a core may want its first timer at once (the registrar's start)
 
     async def aclose(self) -> None:
         """Send what is queued, then stop reading, writing and the timer."""
@@ -250,6 +253,8 @@ class CoreDriver:
             self._association(event)
         elif isinstance(event, Message):
             self._message(event)
+        elif isinstance(event, PeerAddressChange):
+            self._peer_address(event)
         elif (type(event).__name__ == "SendFailed" and self._on_send_failed is not None
               and getattr(event, "ppid", None) not in _CORE_PPIDS):
             self._on_send_failed(event)
@@ -268,6 +273,17 @@ class CoreDriver:
             self.call(lambda now: self.core.association_lost(event.assoc, now))
         if self._on_association is not None and event.state is not AssociationState.CANT_START:
             self._on_association(event)
+
+    def _peer_address(self, event: PeerAddressChange) -> None:
+        """Tell a core that tracks peer addresses (the registrar) about ASCONF changes."""
+        changed = getattr(self.core, "peer_addresses_changed", None)
+        if changed is None or event.assoc not in self._up:
+            return
+        try:
+            peers = self.endpoint.peer_addresses(event.assoc)
+        except TransportError:
+            return
+        self.call(lambda now: changed(event.assoc, peers, now))
 
     def _may_answer_connect(self, event: AssociationChange) -> bool:
         peers = {_norm(a) for a in event.peer_addresses}
@@ -319,7 +335,11 @@ class CoreDriver:
         except wire.ParseError as exc:
             log.warning("undecodable message on association %d: %s", event.assoc, exc)
             error = exc
-            self.call(lambda now: self.core.receive_error(event.assoc, error, now))
+            if self._error_ppid:  # a core serving ASAP and ENRP (the registrar)
+                self.call(lambda now: self.core.receive_error(event.assoc, error, now,
+                                                              ppid=event.ppid))
+            else:
+                self.call(lambda now: self.core.receive_error(event.assoc, error, now))
             return
         self.call(lambda now: self.core.receive(event.assoc, message, now))
 
