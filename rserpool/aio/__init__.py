@@ -1,6 +1,6 @@
 """asyncio runtime: drivers for the sans-I/O cores, and the PoolElement / PoolUser API."""
 
-from rserpool.aio.announce import ASAP_ANNOUNCE_GROUP, listen_announces
+from rserpool.aio.announce import ASAP_ANNOUNCE_GROUP, AnnounceSocket
 from rserpool.aio.driver import CoreDriver
 from rserpool.aio.pool_element import (
     PeerSession,
@@ -12,6 +12,7 @@ from rserpool.aio.pool_user import PoolUser, ResolutionError, Session, SessionEr
 
 __all__ = [
     "ASAP_ANNOUNCE_GROUP",
+    "AnnounceSocket",
     "CoreDriver",
     "PeerSession",
     "PoolElement",
@@ -21,5 +22,4 @@ __all__ = [
     "Session",
     "SessionClosed",
     "SessionError",
-    "listen_announces",
 ]

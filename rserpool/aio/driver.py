@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from rserpool import wire
 from rserpool.actions import Action, Announce, Close, Connect, Notify, Send
-from rserpool.aio.announce import listen_announces
+from rserpool.aio.announce import AnnounceSocket
 from rserpool.transport.base import (
     AssociationChange,
     AssociationState,
@@ -100,7 +100,7 @@ class CoreDriver:
         self._connecting: dict[int, _Connecting] = {}
         self._held: dict[int, list[Event]] = {}  # UPs that may answer one of our connects
         self._up: set[int] = set()
-        self._listeners: list[asyncio.DatagramTransport] = []
+        self._listeners: list[AnnounceSocket] = []
         self._timer: Timer | None = None
         self._timer_at: float | None = None
         self._serial = 0
@@ -131,13 +131,19 @@ class CoreDriver:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def listen_announces(self, group: tuple[str, int], interface: str = "0.0.0.0") -> None:
+    async def listen_announces(self, group: tuple[str, int], interface: str = "127.0.0.1") -> None:
         """Feed the Server Announces heard on a UDP multicast group to ``receive_announce``."""
 
-        def heard(message: Any, source: str) -> None:
-            self.call(lambda now: self.core.receive_announce(message, source, now))
+        def heard(data: bytes, source: str) -> None:
+            try:
+                message = wire.decode(data, wire.PPID_ASAP)
+            except wire.ParseError as exc:
+                log.debug("ignoring an undecodable announce from %s: %s", source, exc)
+                return
+            if isinstance(message, wire.ServerAnnounce):
+                self.call(lambda now: self.core.receive_announce(message, source, now))
 
-        self._listeners.append(await listen_announces(heard, group, interface))
+        self._listeners.append(await AnnounceSocket(group, interface, heard).open())
 
     def call(self, method: Callable[[float], Iterable[Action]]) -> None:
         """Run ``method(now)`` on the core and carry out its actions."""

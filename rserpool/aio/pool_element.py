@@ -97,7 +97,7 @@ class PoolElement:
         *,
         registrars: Sequence[tuple[Sequence[str], int]] = (),
         announces: tuple[str, int] | None = None,
-        announce_interface: str = "0.0.0.0",
+        announce_interface: str = "127.0.0.1",
         clock: Clock | None = None,
         policy: Any = None,
         addresses: Sequence[str] | None = None,

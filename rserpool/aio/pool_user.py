@@ -131,7 +131,7 @@ class PoolUser:
         *,
         registrars: Sequence[tuple[Sequence[str], int]] = (),
         announces: tuple[str, int] | None = None,
-        announce_interface: str = "0.0.0.0",
+        announce_interface: str = "127.0.0.1",
         clock: Clock | None = None,
         data_ppid: int = 0,
         **core_options: Any,
