@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 def _scalar_type(tp: Any) -> Any:
-    """The concrete type of a field annotation (``int | None`` -> int, ``tuple[str, ...]`` -> tuple)."""
+    """The concrete type of an annotation: ``int | None`` -> int, ``tuple[str, ...]`` -> tuple."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -80,7 +80,9 @@ def load_toml(path: str | Path | None, section: str) -> dict[str, Any]:
     return table
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, skip: frozenset[str] = frozenset()) -> None:
+def add_flags(
+    parser: argparse.ArgumentParser, cls: type, skip: frozenset[str] = frozenset()
+) -> None:
     """Add ``--field-name`` for every field of ``cls`` (all default to None = not given)."""
     for f in dataclasses.fields(cls):
         if f.name in skip:
