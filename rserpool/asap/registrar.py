@@ -233,8 +233,11 @@ class Registrar:
             st = self._assocs[assoc] = _Assoc(frozenset(), 0)
         log.warning("association %d: undecodable message (cause %d at offset %d): %s",
                     assoc, error.cause, error.offset, error)
+        if not getattr(error, "report", True):
+            return []  # an unknown parameter whose action bits say "do not report"
+        info = getattr(error, "info", b"")[:_ERROR_INFO_LIMIT]
         return [self._error_to(assoc, st.role or ppid or wire.PPID_ASAP,
-                               operation_error(error.cause))]
+                               operation_error(error.cause, info))]
 
     def receive_announce(self, message: Any, source_address: str, now: float) -> list[Action]:
         """A UDP announce arrived (ENRP Presence from a peer; other registrars' ASAP announces
@@ -618,9 +621,8 @@ class Registrar:
     def adopt(self, pool_handle: bytes, pe_id: int, now: float) -> list[Action]:
         """Become home of a dead peer's PE: H-flag keep-alive, then supervise it."""
         previous = self.handlespace.get(pool_handle, pe_id)
-        if previous is None:
+        if previous is None or not self._rehome(pool_handle, previous, self.server_id, now):
             return []
-        self.handlespace.set_owner(pool_handle, pe_id, self.server_id)
         self._forget_foreign(previous.home_enrp_server_identifier)
         self.deadlines.cancel(("life", pool_handle, pe_id))
         self._own[(pool_handle, pe_id)] = _OwnPe(None, None, ka_pending=True)
@@ -628,14 +630,27 @@ class Registrar:
                                 now + self.config.endpoint_keep_alive_timeout_interval)
         return self._keep_alive(pool_handle, pe_id, home=True)
 
-    def transfer(self, pool_handle: bytes, pe_id: int, new_owner: int) -> None:
+    def transfer(self, pool_handle: bytes, pe_id: int, new_owner: int, now: float) -> None:
         """Another registrar took over this PE's dead home (Takeover Server)."""
         previous = self.handlespace.get(pool_handle, pe_id)
-        if previous is None or (pool_handle, pe_id) in self._own:
+        if previous is None or (pool_handle, pe_id) in self._own or \
+                not self._rehome(pool_handle, previous, new_owner, now):
             return
-        self.handlespace.set_owner(pool_handle, pe_id, new_owner)
         self._forget_foreign(previous.home_enrp_server_identifier)
         self._peer_pe_count[new_owner] = self._peer_pe_count.get(new_owner, 0) + 1
+
+    def _rehome(self, pool_handle: bytes, pe: Any, owner: int, now: float) -> bool:
+        """Store the PE again with a new home, so that the element itself (what handle table
+        pages and updates carry) names its home, not only the ownership index."""
+        moved = wire.PoolElement(pe.pe_identifier, owner, pe.registration_life, pe.user_transport,
+                                 pe.member_selection_policy, pe.asap_transport)
+        try:
+            self.handlespace.register(pool_handle, moved, now=now, owner=owner)
+        except HandlespaceError as exc:  # it was accepted before: only a limit can refuse it
+            log.error("could not re-home PE $%08x in pool %r: %s", pe.pe_identifier,
+                      pool_handle, exc)
+            return False
+        return True
 
     def suggest_home(self, pool_handle: bytes, pe_id: int) -> list[Action]:
         """Offer to become a PE's home (takeover suggestion): an H-flag keep-alive."""

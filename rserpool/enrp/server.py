@@ -528,7 +528,7 @@ class EnrpServer:
         keys = self.host.owned_keys(target)
         log.info("peer $%08x took over $%08x and its %d PE(s)", sender, target, len(keys))
         for pool_handle, pe_id in keys:
-            self.host.transfer(pool_handle, pe_id, sender)
+            self.host.transfer(pool_handle, pe_id, sender, now)
         peer = self.peers.get(target)
         if peer is not None:
             peer.taken_over_by = sender

@@ -258,3 +258,102 @@ def test_undecodable_enrp_message_gets_an_enrp_error(trio: Fabric) -> None:
     assert reply.sender_server_id == B and reply.receiver_server_id == 0x99
     assert [int(c.code) for c in reply.error.causes] == [error.cause]
     assert set(trio.registrars["B"].enrp.peers) == {A, C, 0x99}
+
+
+def test_pe_failing_over_to_another_registrar_changes_home_everywhere(trio: Fabric) -> None:
+    pe = trio.client("pe")
+    old = trio.connect(pe, "A")
+    register(trio, pe, old, 1)
+
+    register(trio, pe, trio.connect(pe, "B"), 1)
+    trio.close(pe, old)  # the old home's association goes; the PE must stay
+    keep_alives_before = len(pe.received(wire.EndpointKeepAlive))
+    trio.advance(12.0)
+
+    for name, core in trio.registrars.items():
+        assert ids_at(core) == {1: B}, name
+    senders = {k.server_identifier for k in pe.received(wire.EndpointKeepAlive)
+               [keep_alives_before:]}
+    assert senders == {B}
+
+
+def test_takeover_waits_for_every_peer_and_expires_without_all_acks() -> None:
+    net = Fabric()
+    net.registrar("A", A)
+    b = net.registrar("B", B)
+    net.advance(6.0)
+    pe = net.client("pe")
+    register(net, pe, net.connect(pe, "A"), 1)
+    silent, assoc = fake_peer(net, "B", 0x99)  # alive, but never acknowledges a takeover
+
+    net.kill("A")
+    for _ in range(12):  # 24 s: A is declared dead, the takeover starts and expires
+        net.send(silent, assoc, wire.Presence(0x99, B, 0))
+        net.advance(2.0)
+
+    inits = [m for m in silent.received(wire.InitTakeover) if m.target_server_id == A]
+    assert len(inits) == 1 and inits[0].sender_server_id == B
+    assert sent_by(net, "B", wire.TakeoverServer) == []
+    assert A not in b.enrp.peers and 0x99 in b.enrp.peers
+    assert not any(k.home for k in pe.received(wire.EndpointKeepAlive))
+
+
+def test_takeover_completes_when_the_last_peer_acknowledges() -> None:
+    net = Fabric()
+    net.registrar("A", A)
+    b = net.registrar("B", B)
+    net.advance(6.0)
+    pe = net.client("pe")
+    register(net, pe, net.connect(pe, "A"), 1)
+    helper, assoc = fake_peer(net, "B", 0x99)
+
+    net.kill("A")
+    for _ in range(6):
+        net.send(helper, assoc, wire.Presence(0x99, B, 0))
+        net.advance(2.0)
+        for init in helper.received(wire.InitTakeover)[-1:]:
+            net.send(helper, assoc, wire.InitTakeoverAck(0x99, B, init.target_server_id))
+
+    assert [m.target_server_id for m in helper.received(wire.TakeoverServer)] == [A]
+    assert ids_at(b) == {1: B}
+    assert [k.server_identifier for k in pe.received(wire.EndpointKeepAlive) if k.home] == [B]
+
+
+def test_init_takeover_of_a_live_registrar_is_answered_with_presence(trio: Fabric) -> None:
+    rogue, assoc = fake_peer(trio, "B", 0x99)
+    presences_before = len(rogue.received(wire.Presence))
+
+    trio.send(rogue, assoc, wire.InitTakeover(0x99, B, B))
+
+    assert len(rogue.received(wire.Presence)) > presences_before
+    assert rogue.received(wire.InitTakeoverAck) == []
+
+
+def test_init_takeover_of_another_peer_is_acknowledged(trio: Fabric) -> None:
+    rogue, assoc = fake_peer(trio, "B", 0x99)
+
+    trio.send(rogue, assoc, wire.InitTakeover(0x99, B, C))
+
+    ack = rogue.last(wire.InitTakeoverAck)
+    assert (ack.sender_server_id, ack.receiver_server_id, ack.target_server_id) == (B, 0x99, C)
+    assert trio.registrars["B"].enrp.peers[C].taken_over_by == 0x99
+
+
+def test_list_request_is_answered_with_the_peer_table(trio: Fabric) -> None:
+    rogue, assoc = fake_peer(trio, "A", 0x99)
+
+    trio.send(rogue, assoc, wire.ListRequest(0x99, A))
+
+    servers = {s.server_identifier: s for s in rogue.last(wire.ListResponse).servers}
+    assert set(servers) == {B, C}
+    assert [str(a) for a in servers[B].transport.addresses] == \
+        list(trio.registrars["B"].config.enrp_addresses)
+
+
+def test_handle_table_request_from_an_unknown_server_is_rejected(trio: Fabric) -> None:
+    stranger = trio.client("stranger")
+    assoc = trio.connect(stranger, "A")
+
+    trio.send(stranger, assoc, wire.HandleTableRequest(0x77, A))
+
+    assert stranger.last(wire.HandleTableResponse).reject
