@@ -129,12 +129,18 @@ class Fabric:
         self.queue.append((end.peer.node, end.peer.assoc, self._wire(message)))
         self.drain()
 
-    def inject_error(self, name: str, assoc: int, error: wire.ParseError, ppid: int = 0) -> list:
-        core = self.registrars[name]
-        actions = core.receive_error(assoc, error, self.now, ppid=ppid)
-        self._apply(core, actions)
+    def send_raw(self, client: Client, assoc: int, data: bytes, ppid: int) -> None:
+        """Bytes from a client, decoded as a registrar daemon does: a message or an error."""
+        end = self.ends[(id(client), assoc)]
+        assert end.peer is not None and isinstance(end.peer.node, Registrar)
+        core, registrar_assoc = end.peer.node, end.peer.assoc
+        try:
+            message = wire.decode(data, ppid)
+        except wire.ParseError as error:
+            self._apply(core, core.receive_error(registrar_assoc, error, self.now, ppid=ppid))
+        else:
+            self._apply(core, core.receive(registrar_assoc, message, self.now))
         self.drain()
-        return actions
 
     def registrar_assoc(self, client: Client, assoc: int) -> int:
         end = self.ends[(id(client), assoc)]

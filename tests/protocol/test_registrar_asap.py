@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 
 import pytest
 
@@ -311,22 +312,70 @@ def test_endpoint_unreachable_rate_limit_protects_pes(net: Fabric) -> None:
 # ---------------------------------------------------------------- errors, announces
 
 
-def test_undecodable_bytes_get_an_asap_error_with_the_parser_cause(
-    net: Fabric, caplog: pytest.LogCaptureFixture
+GARBAGE = [
+    b"",  # empty
+    b"\x01\x00\x00\x10",  # a Registration header that promises 16 bytes
+    b"\x05\x00\x00\x08\x00\x09\x00\x40",  # a pool handle longer than the message
+    b"\x7f\x00\x00\x04",  # unknown message type
+    bytes(range(256)) * 300,  # oversized nonsense
+]
+
+
+@pytest.mark.parametrize("data", GARBAGE, ids=["empty", "truncated", "overrun", "type",
+                                               "oversized"])
+def test_garbage_gets_an_asap_error_and_nothing_else_changes(
+    net: Fabric, caplog: pytest.LogCaptureFixture, data: bytes
 ) -> None:
-    pe, pu = net.client("pe"), net.client("pu")
+    pe, pu, attacker = net.client("pe"), net.client("pu"), net.client("attacker")
     pe_assoc, pu_assoc = net.connect(pe, "A"), net.connect(pu, "A")
+    attacker_assoc = net.connect(attacker, "A")
     register(net, pe, pe_assoc, 1)
-    error = _parse_error(b"\x01\x00\x00\x10")  # a Registration header, 16 bytes long, alone
+    expected = _parse_error(data)
 
     with caplog.at_level(logging.WARNING):
-        net.inject_error("A", net.registrar_assoc(pu, pu_assoc), error)
-    net.drain()
+        net.send_raw(attacker, attacker_assoc, data, wire.PPID_ASAP)
 
-    reply = pu.last(wire.AsapError)
-    assert cause_of(reply.error) == error.cause
+    reply = attacker.last(wire.AsapError)
+    assert cause_of(reply.error) == expected.cause
     assert "undecodable" in caplog.text
-    assert resolve(net, pu, pu_assoc).error is None  # nothing else changed
+    assert [type(m) for _, m in pe.inbox] == [wire.RegistrationResponse]
+    assert pu.inbox == []
+    assert [p.pe_identifier for p in resolve(net, pu, pu_assoc).pool_elements] == [1]
+
+
+def _with_parameter(message: object, ptype: int) -> bytes:
+    """An encoded message with one more (unknown) parameter at its end."""
+    data = message.encode()  # type: ignore[attr-defined]
+    extra = struct.pack("!HH", ptype, 7) + b"xyz\x00"
+    return data[:2] + struct.pack("!H", len(data) + len(extra)) + data[4:] + extra
+
+
+def test_unknown_parameter_marked_skip_and_report_is_reported_and_skipped(net: Fabric) -> None:
+    pe, pu = net.client("pe"), net.client("pu")
+    register(net, pe, net.connect(pe, "A"), 1)
+    assoc = net.connect(pu, "A")
+
+    net.send_raw(pu, assoc, _with_parameter(wire.HandleResolution(POOL), 0xC123), wire.PPID_ASAP)
+
+    error = pu.last(wire.AsapError).error
+    assert [(int(c.code), c.info) for c in error.causes] == \
+        [(wire.Cause.UNRECOGNIZED_PARAMETER, struct.pack("!HH", 0xC123, 7) + b"xyz")]
+    assert [p.pe_identifier for p in pu.last(wire.HandleResolutionResponse).pool_elements] == [1]
+
+
+@pytest.mark.parametrize(("ptype", "reported"), [(0x0123, False), (0x4123, True)])
+def test_unknown_parameter_marked_stop_drops_the_message(
+    net: Fabric, ptype: int, reported: bool
+) -> None:
+    pu = net.client("pu")
+    assoc = net.connect(pu, "A")
+
+    net.send_raw(pu, assoc, _with_parameter(wire.HandleResolution(POOL), ptype), wire.PPID_ASAP)
+
+    assert pu.received(wire.HandleResolutionResponse) == []
+    errors = pu.received(wire.AsapError)
+    assert [cause_of(e.error) for e in errors] == \
+        ([wire.Cause.UNRECOGNIZED_PARAMETER] if reported else [])
 
 
 def test_message_a_registrar_does_not_take_gets_unrecognized_message(net: Fabric) -> None:
