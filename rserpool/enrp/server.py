@@ -71,11 +71,7 @@ class EnrpServer:
         peer = self.peers.get(key[2]) if key[1] == "peer" else None
         if peer is None:
             return []
-        self._bind(assoc, peer)
-        peer.connecting_since = None
-        actions: list[Action] = [Send(assoc, wire.PPID_ENRP, m) for m in peer.queue]
-        peer.queue.clear()
-        return actions
+        return self._bind(assoc, peer)
 
     def association_lost(self, assoc: int, now: float) -> list[Action]:
         peer_id = self._assoc_peer.pop(assoc, None)
@@ -91,8 +87,7 @@ class EnrpServer:
         if len(key) == 3 and key[1] == "static" and 0 <= key[2] < len(self.static):
             self.static[key[2]].connecting_since = None
         elif len(key) == 3 and (peer := self.peers.get(key[2])) is not None:
-            peer.connecting_since = None
-            peer.queue.clear()  # the checksum audit repairs what those messages carried
+            peer.connecting_since = None  # its queue waits for any association to it
         return []
 
     def receive(self, assoc: int, message: Any, now: float) -> list[Action]:
@@ -113,11 +108,11 @@ class EnrpServer:
         if index is not None:
             self.static[index].server_id = sender
         peer = self.peers.get(sender)
-        if peer is not None and assoc not in peer.assocs:
-            self._bind(assoc, peer)
+        flushed = self._bind(assoc, peer) if peer is not None and assoc not in peer.assocs \
+            else []
         if isinstance(message, wire.Presence):
-            return self._on_presence(message, assoc, None, now)
-        return self._handlers[type(message)](assoc, message, now)
+            return flushed + self._on_presence(message, assoc, None, now)
+        return flushed + self._handlers[type(message)](assoc, message, now)
 
     def receive_announce(self, message: Any, source: str, now: float) -> list[Action]:
         if message.sender_server_id in (0, self.server_id):
@@ -216,10 +211,14 @@ class EnrpServer:
             peer = self.peers[sender] = Peer(sender, addresses, port)
             log.info("new peer $%08x at %s port %d", sender, ",".join(addresses), port)
             if assoc is not None:
-                self._bind(assoc, peer)
+                actions += self._bind(assoc, peer)
             actions += self._to_peer(peer, self._presence(sender, reply=True), now)
         elif addresses:
             peer.addresses, peer.port = addresses, port
+        for entry in self.static:  # a static peer that connected to us before we to it
+            if entry.server_id == 0 and entry.port == port and \
+                    set(entry.addresses) & set(addresses):
+                entry.server_id = sender
         if self.in_startup and self.mentor_id == 0:
             log.info("trying peer $%08x as mentor", sender)
             self.mentor_id = sender
@@ -260,10 +259,15 @@ class EnrpServer:
             kept = tuple(str(a) for a in named) or ((source,) if source else ())
         return kept[: self.config.max_peer_addresses], port
 
-    def _bind(self, assoc: int, peer: Peer) -> None:
+    def _bind(self, assoc: int, peer: Peer) -> list[Action]:
+        """Use an association for a peer; what waited for one goes out on it now."""
         self._assoc_peer[assoc] = peer.server_id
         if assoc not in peer.assocs:
             peer.assocs.append(assoc)
+        peer.connecting_since = None
+        queued = [Send(assoc, wire.PPID_ENRP, m) for m in peer.queue]
+        peer.queue.clear()
+        return queued
 
     def _arm(self, peer: Peer, deadline: float) -> None:
         self.host.deadlines.schedule(("enrp", "peer", peer.server_id), deadline)
