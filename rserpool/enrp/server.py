@@ -265,7 +265,7 @@ class EnrpServer:
         if assoc not in peer.assocs:
             peer.assocs.append(assoc)
         peer.connecting_since = None
-        queued = [Send(assoc, wire.PPID_ENRP, m) for m in peer.queue]
+        queued: list[Action] = [Send(assoc, wire.PPID_ENRP, m) for m in peer.queue]
         peer.queue.clear()
         return queued
 

@@ -8,6 +8,7 @@ scripted PE or PU on its own address.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 from typing import Any
@@ -117,10 +118,9 @@ class RegistrarHost:
         for action in actions:
             if isinstance(action, Send):
                 endpoint, local = self._local[action.assoc]
-                try:
+                # a failure means the association is going away; its loss event follows
+                with contextlib.suppress(TransportError):
                     endpoint.send_nowait(local, action.message.encode(), action.ppid)
-                except TransportError:
-                    pass  # the association is going away; its loss event follows
             elif isinstance(action, Connect):
                 endpoint = self.enrp if action.key[0] == "enrp" else self.asap
                 try:
