@@ -1,1 +1,1 @@
-"""ASAP (RFC 5352) sans-I/O state machines: the registrar side, pool element and pool user."""
+"""ASAP (RFC 5352) sans-I/O protocol cores: registrar side, pool element, pool user."""
