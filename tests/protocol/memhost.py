@@ -31,6 +31,7 @@ class World:
         self.net = MemoryNetwork(self.clock)
         self.hosts: list[RegistrarHost] = []
         self.endpoints: list[Endpoint] = []
+        self.clients: list[ClientHost] = []
 
     def registrar(self, address: str, server_id: int, **settings: Any) -> RegistrarHost:
         config = RegistrarConfig(server_id=server_id, asap_addresses=(address,),
@@ -47,6 +48,7 @@ class World:
             for _ in range(100):  # until every host and endpoint is quiet
                 busy = [host.pump() for host in self.hosts if host.alive]
                 busy += [endpoint.poll() for endpoint in self.endpoints]
+                busy += [client.pump() for client in self.clients]
                 if not any(busy):
                     break
 
@@ -186,3 +188,63 @@ class Endpoint:
             pe_id, 0, 300_000, wire.SctpTransport(7000, (self.address,)),
             wire.Policy(wire.PolicyType.ROUND_ROBIN),
             wire.SctpTransport(self.ep.port, (self.address,)))
+
+
+class ClientHost:
+    """A PE or PU client core (``rserpool.asap``) on its own memory endpoint."""
+
+    def __init__(self, world: World, address: str, core: Any) -> None:
+        self.world, self.core = world, core
+        self.ep = world.net.endpoint([address])
+        self.ep.open_nowait()
+        self._keys: dict[int, Any] = {}
+        self.notifications: list[Notify] = []
+        world.clients.append(self)
+
+    def call(self, method: Any) -> None:
+        """Run ``method(now)`` on the core and carry out its actions."""
+        self.apply(method(self.world.clock.now()))
+
+    def events(self, name: str) -> list[Any]:
+        return [n.detail for n in self.notifications if n.event == name]
+
+    def pump(self) -> bool:
+        busy = False
+        now = self.world.clock.now()
+        while (event := self.ep.receive_nowait()) is not None:
+            busy = True
+            if isinstance(event, Message):
+                self.apply(self.core.receive(event.assoc, wire.decode(event.data, event.ppid),
+                                             now))
+            elif isinstance(event, AssociationChange):
+                key = self._keys.pop(event.assoc, None)
+                if event.state is AssociationState.UP:
+                    self.apply(self.core.association_up(event.assoc, event.peer_addresses, now,
+                                                        key))
+                elif event.state is AssociationState.CANT_START and key is not None:
+                    self.apply(self.core.connect_failed(key, now))
+                elif event.state in ENDED:
+                    self.apply(self.core.association_lost(event.assoc, now))
+        due = self.core.next_timer()
+        if due is not None and due <= now:
+            busy = True
+            self.apply(self.core.handle_timer(now))
+        return busy
+
+    def apply(self, actions: list[Any]) -> None:
+        now = self.world.clock.now()
+        for action in actions:
+            if isinstance(action, Send):
+                with contextlib.suppress(TransportError):
+                    self.ep.send_nowait(action.assoc, action.message.encode(), action.ppid)
+            elif isinstance(action, Connect):
+                try:
+                    self._keys[self.ep.connect_nowait(action.addresses, action.port)] = \
+                        action.key
+                except TransportError:
+                    self.apply(self.core.connect_failed(action.key, now))
+            elif isinstance(action, Close):
+                with contextlib.suppress(TransportError):
+                    (self.ep.abort if action.abort else self.ep.shutdown)(action.assoc)
+            elif isinstance(action, Notify):
+                self.notifications.append(action)

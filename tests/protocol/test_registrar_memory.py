@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.memhost import Endpoint, World
+from protocol.memhost import ClientHost, Endpoint, World
+from rserpool.asap.pool_element import PoolElementCore
+from rserpool.asap.pool_user import PoolUserCore
 from rserpool import wire
 
 POOL = b"memory"
@@ -60,3 +62,31 @@ def test_dead_registrar_is_taken_over_and_its_pe_follows(world: World) -> None:
     for host in world.hosts[1:]:
         assert {p.pe_identifier: p.home_enrp_server_identifier
                 for p in host.core.handlespace.elements(POOL)} == {42: winner}
+
+
+def test_client_cores_register_resolve_and_follow_a_takeover(world: World) -> None:
+    """The PE and PU cores of rserpool.asap against the registrar cores."""
+    first, _, last = world.hosts
+    pe = ClientHost(world, "10.9.1.1", PoolElementCore(
+        POOL, wire.Policy(wire.PolicyType.ROUND_ROBIN), wire.SctpTransport(7000, ("10.9.1.1",)),
+        registrars=[((first.address,), 3863)], pe_identifier=7, rng=1))
+    pu = ClientHost(world, "10.9.2.1", PoolUserCore(registrars=[((last.address,), 3863)]))
+    pe.call(pe.core.start)
+    world.run(1.0)
+    pu.call(lambda now: pu.core.resolve(POOL, now))
+    world.run(1.0)
+
+    assert pe.events("registered") == [7]
+    resolved = pu.events("resolved")
+    assert [p.pe_identifier for p in resolved[-1].pool_elements] == [7]
+
+    first.kill()
+    world.run(40.0)  # takeover, then the PE re-registers at its new home
+    pu.call(lambda now: pu.core.resolve(POOL, now, fresh=True))
+    world.run(1.0)
+
+    winner = pe.events("home-registrar")
+    assert len(winner) == 1 and winner[0] in (0x200, 0x300)
+    (element,) = pu.events("resolved")[-1].pool_elements
+    assert (element.pe_identifier, element.home_enrp_server_identifier) == (7, winner[0])
+    assert pe.core.registered
