@@ -102,20 +102,20 @@ def _filtered_transport(transport: Any, allowed: frozenset[IpAddress]) -> Any | 
 class Registrar:
     """The registrar core. See the module docstring and ``docs/registrar-core.md``.
 
-    ``handlespace`` defaults to a new ``rserpool.handlespace.Handlespace``; ``rng`` supplies
-    every random choice (server id when the config has none, timer jitter), so a seeded
-    ``random.Random`` makes a run reproducible.
+    ``rng`` supplies every random choice (server id when the config has none, timer jitter):
+    a seeded ``random.Random`` makes a run reproducible. ``handlespace`` defaults to a new
+    ``rserpool.handlespace.Handlespace``.
     """
 
     def __init__(
         self,
-        config: RegistrarConfig | None = None,
+        config: RegistrarConfig,
         *,
-        rng: random.Random | None = None,
+        rng: random.Random,
         handlespace: Handlespace | None = None,
     ) -> None:
-        self.config = config or RegistrarConfig()
-        self.rng = rng or random.Random()
+        self.config = config
+        self.rng = rng
         self.server_id = self.config.server_id or self.rng.randrange(1, 1 << 32)
         self.handlespace = handlespace if handlespace is not None else Handlespace()
         self.stats = RegistrarStats()
@@ -147,10 +147,16 @@ class Registrar:
         *,
         peer_port: int = 0,
     ) -> list[Action]:
-        """An association came up (``key``: the ``Connect.key`` that opened it, if any)."""
-        st = _Assoc(_parse_addresses(peer_addresses, self.config.max_peer_addresses), peer_port,
-                    key)
-        self._assocs[assoc] = st
+        """An association came up (``key``: the ``Connect.key`` that opened it, if any).
+
+        Reported again for a live association (SCTP restart), it only refreshes the peer's
+        addresses: the PEs registered over it stay."""
+        addresses = _parse_addresses(peer_addresses, self.config.max_peer_addresses)
+        st = self._assocs.get(assoc)
+        if st is not None:
+            st.peer_addresses, st.peer_port = addresses, peer_port or st.peer_port
+            return []
+        st = self._assocs[assoc] = _Assoc(addresses, peer_port, key)
         if isinstance(key, tuple) and key and key[0] == "enrp":
             st.role = wire.PPID_ENRP
             return self.enrp.association_up(assoc, key, now)

@@ -26,10 +26,11 @@ class Peer:
     timer: str = LAST_HEARD
     mentor: bool = False  # our startup mentor: its whole handle table is being fetched
     ht_sync: bool = False  # a Handle Table Request to it is outstanding
+    sync_since: float = 0.0  # when that request went out
     sync_own_only: bool = False
     sync_marked: set[tuple[bytes, int]] | None = None  # its PEs a resync has not confirmed
     list_sync: bool = False  # a List Request has gone to it
-    serve_cursor: tuple[bool, Any] | None = None  # where our next response page to it starts
+    serve_cursor: tuple[bool, Any, float] | None = None  # (W flag, next page, when served)
     takeover_acks: set[int] | None = None  # our takeover of it: peers yet to acknowledge
     taken_over_by: int = 0  # a peer that announced it takes this one over
 

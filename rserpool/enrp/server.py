@@ -226,7 +226,8 @@ class EnrpServer:
             actions += self._to_peer(peer, wire.ListRequest(self.server_id, sender), now)
             actions += self._request_table(peer, own_only=False, now=now)
         if assoc is not None:  # the audit runs on association-borne Presences only
-            if not peer.ht_sync and \
+            stalled = now - peer.sync_since > self.config.peer_max_time_no_response
+            if (not peer.ht_sync or stalled) and \
                     self.host.handlespace.checksum(owner=sender) != msg.pe_checksum:
                 log.info("checksum of peer $%08x differs: resynchronising its PEs", sender)
                 actions += self._request_table(peer, own_only=True, now=now)
@@ -309,8 +310,7 @@ class EnrpServer:
     # ------------------------------------------------------------------ handle tables
 
     def _request_table(self, peer: Peer, *, own_only: bool, now: float) -> list[Action]:
-        peer.ht_sync = True
-        peer.sync_own_only = own_only
+        peer.ht_sync, peer.sync_since, peer.sync_own_only = True, now, own_only
         peer.sync_marked = set(self.host.owned_keys(peer.server_id)) if own_only else None
         return self._to_peer(peer, wire.HandleTableRequest(
             self.server_id, peer.server_id, own_children_only=own_only), now)
@@ -324,12 +324,14 @@ class EnrpServer:
             return [Send(assoc, wire.PPID_ENRP, wire.HandleTableResponse(
                 self.server_id, sender, reject=True))]
         own_only = bool(msg.own_children_only)
-        cursor = peer.serve_cursor[1] if peer.serve_cursor and \
-            peer.serve_cursor[0] == own_only else None
+        cursor = None  # a fresh table unless this continues a recent one with the same flag
+        if peer.serve_cursor is not None and peer.serve_cursor[0] == own_only and \
+                now - peer.serve_cursor[2] <= self.config.peer_max_time_no_response:
+            cursor = peer.serve_cursor[1]
         pools, next_cursor = self.host.handlespace.table_page(
             cursor, self.config.max_elements_per_handle_table_request,
             owned_only_by=self.server_id if own_only else None)
-        peer.serve_cursor = (own_only, next_cursor) if next_cursor is not None else None
+        peer.serve_cursor = (own_only, next_cursor, now) if next_cursor is not None else None
         response = wire.HandleTableResponse(
             self.server_id, sender, tuple((h, tuple(pes)) for h, pes in pools),
             more_to_send=next_cursor is not None)
@@ -354,6 +356,7 @@ class EnrpServer:
                 if self.host.store_foreign(pool_handle, pe, now) and marked is not None:
                     marked.discard((pool_handle, pe.pe_identifier))
         if msg.more_to_send and peer.ht_sync:
+            peer.sync_since = now
             return self._to_peer(peer, wire.HandleTableRequest(
                 self.server_id, sender, own_children_only=peer.sync_own_only), now)
         return self._sync_done(peer, purge=True, now=now)

@@ -351,3 +351,48 @@ def test_handle_table_request_from_an_unknown_server_is_rejected(trio: Fabric) -
     trio.send(stranger, assoc, wire.HandleTableRequest(0x77, A))
 
     assert stranger.last(wire.HandleTableResponse).reject
+
+
+def test_handle_table_pages_continue_only_while_the_requester_keeps_asking() -> None:
+    net = Fabric()
+    net.registrar("A", A)
+    pe = net.client("pe")
+    assoc = net.connect(pe, "A")
+    for pe_id in range(1, 301):
+        register(net, pe, assoc, pe_id)
+    peer, peer_assoc = fake_peer(net, "A", 0x99)
+
+    def page() -> list[int]:
+        net.send(peer, peer_assoc, wire.HandleTableRequest(0x99, A))
+        response = peer.last(wire.HandleTableResponse)
+        return [p.pe_identifier for _, pes in response.pools for p in pes]
+
+    first, second = page(), page()
+    for _ in range(3):  # silence from the requester: the half-served table is forgotten
+        net.send(peer, peer_assoc, wire.Presence(0x99, A, 0))
+        net.advance(2.0)
+    again = page()
+
+    assert len(first) == len(second) == 128 and not set(first) & set(second)
+    assert again == first
+
+
+def test_a_resynchronisation_that_gets_no_answer_is_retried() -> None:
+    net = Fabric()
+    core = net.registrar("A", A)
+    net.advance(6.0)  # out of startup: no mentor request to the newcomer
+    peer, assoc = fake_peer(net, "A", 0x99)
+
+    def requests() -> int:
+        return len([m for m in peer.received(wire.HandleTableRequest) if m.own_children_only])
+
+    net.send(peer, assoc, wire.Presence(0x99, A, 0x1234))  # a checksum A cannot match
+    asked = requests()
+    net.advance(1.0)
+    net.send(peer, assoc, wire.Presence(0x99, A, 0x1234))
+    still = requests()
+    net.advance(5.0)
+    net.send(peer, assoc, wire.Presence(0x99, A, 0x1234))
+
+    assert (asked, still, requests()) == (1, 1, 2)
+    assert core.enrp.peers[0x99].ht_sync
