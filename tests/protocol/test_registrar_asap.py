@@ -422,3 +422,17 @@ def _parse_error(data: bytes) -> wire.ParseError:
     except wire.ParseError as exc:
         return exc
     raise AssertionError(f"{data!r} decoded")
+
+
+def test_addresses_kept_per_association_are_bounded() -> None:
+    fabric = Fabric()
+    fabric.registrar("A", A, max_peer_addresses=4)
+    many = tuple(f"10.0.5.{i}" for i in range(1, 41))
+    pe = fabric.client("pe", addresses=many)
+    assoc = fabric.connect(pe, "A")
+
+    register(fabric, pe, assoc, 1)
+
+    stored = fabric.registrars["A"].handlespace.get(POOL, 1)
+    assert len(stored.user_transport.addresses) == 4
+    assert len(stored.asap_transport.addresses) == 4

@@ -396,3 +396,21 @@ def test_a_resynchronisation_that_gets_no_answer_is_retried() -> None:
 
     assert (asked, still, requests()) == (1, 1, 2)
     assert core.enrp.peers[0x99].ht_sync
+
+
+def test_messages_for_an_unreachable_peer_are_bounded() -> None:
+    net = Fabric()
+    core = net.registrar("A", A, max_queued_per_peer=5)
+    net.advance(6.0)
+    lister, assoc = fake_peer(net, "A", 0x99)
+    phantom = wire.ServerInformation(0x77, wire.SctpTransport(9901, ("192.0.2.77",)))
+    net.send(lister, assoc, wire.ListResponse(0x99, A, (phantom,)))
+    pe = net.client("pe")
+    pe_assoc = net.connect(pe, "A")
+
+    for pe_id in range(1, 11):
+        register(net, pe, pe_assoc, pe_id)
+
+    assert 0x77 in core.enrp.peers and not core.enrp.peers[0x77].assocs
+    assert len(core.enrp.peers[0x77].queue) == 5
+    assert ids_at(core) == dict.fromkeys(range(1, 11), A)
