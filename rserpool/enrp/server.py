@@ -126,7 +126,7 @@ class EnrpServer:
             if self.in_startup:
                 log.info("no mentor completed within %.1f s: starting with what we have",
                          self.config.mentor_discovery_timeout)
-                return self._end_startup()
+                return self._end_startup(now)
             return []
         peer = self.peers.get(key[2])
         if peer is None:
@@ -371,12 +371,13 @@ class EnrpServer:
         peer.ht_sync = peer.mentor = False
         peer.sync_marked = None
         if self.in_startup and self.mentor_id == peer.server_id:
-            actions += self._end_startup()
+            actions += self._end_startup(now)
         return actions
 
-    def _end_startup(self) -> list[Action]:
+    def _end_startup(self, now: float) -> list[Action]:
         self.in_startup = False
         self.host.deadlines.cancel(("enrp", "mentor"))
+        self.host.deadlines.schedule(("announce",), now)  # ASAP announces start at once
         log.info("registrar $%08x in normal operation (mentor $%08x)", self.server_id,
                  self.mentor_id)
         return [Notify("registrar-ready", {"mentor": self.mentor_id})]
