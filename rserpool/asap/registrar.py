@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from rserpool.handlespace import Handlespace, HandlespaceError
 log = logging.getLogger(__name__)
 
 PeKey = tuple[bytes, int]
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _ERROR_INFO_LIMIT = 1024  # bytes of an offending message echoed back in an Error cause
 
@@ -50,9 +50,10 @@ def operation_error(cause: int, info: bytes = b"") -> wire.OperationError:
 class _Assoc:
     """What the core knows about one association."""
 
-    peer_addresses: frozenset[IpAddress]
+    peer_addresses: frozenset[bytes]  # packed (4 or 16 bytes), as wire's packed_addresses
     peer_port: int
     key: Any = None
+    asap_transport: Any = None  # what its PEs' ASAP transport parameter says (made once)
     role: int = 0  # 0 until the first message: wire.PPID_ASAP or wire.PPID_ENRP
     registered: set[PeKey] = field(default_factory=set)  # PEs that registered over it
     keep_alive: set[PeKey] = field(default_factory=set)  # taken-over PEs reached over it
@@ -67,13 +68,15 @@ class _OwnPe:
     reg_assoc: int | None  # the association it registered over; None after a takeover
     ka_assoc: int | None  # where keep-alives go
     ka_pending: bool = False  # a keep-alive is out and its timeout is running
+    ka_due: float = 0.0  # next keep-alive (or, while one is pending, its timeout)
+    life_until: float = math.inf  # the registration's lifetime ends
 
 
-def _parse_addresses(addresses: Iterable[Any], limit: int) -> frozenset[IpAddress]:
-    parsed: set[IpAddress] = set()
+def _parse_addresses(addresses: Iterable[Any], limit: int) -> frozenset[bytes]:
+    parsed: set[bytes] = set()
     for text in addresses:
         try:
-            parsed.add(ipaddress.ip_address(text))
+            parsed.add(ipaddress.ip_address(text).packed)
         except ValueError:
             log.warning("ignoring unparsable peer address %r", text)
         if len(parsed) >= limit:
@@ -81,17 +84,17 @@ def _parse_addresses(addresses: Iterable[Any], limit: int) -> frozenset[IpAddres
     return frozenset(parsed)
 
 
-def _filtered_transport(transport: Any, allowed: frozenset[IpAddress]) -> Any | None:
+def _filtered_transport(transport: Any, allowed: frozenset[bytes]) -> Any | None:
     """The transport parameter with only the addresses the association really has.
 
     None when no address is left. An unchanged parameter is returned as it is.
     """
-    addresses = tuple(transport.addresses)
+    addresses = transport.packed_addresses
+    if allowed.issuperset(addresses):
+        return transport if addresses else None
     kept = tuple(a for a in addresses if a in allowed)
     if not kept:
         return None
-    if len(kept) == len(addresses):
-        return transport
     if isinstance(transport, wire.SctpTransport | wire.TcpTransport):
         return type(transport)(transport.port, kept, transport.transport_use)
     if isinstance(transport, wire.DccpTransport):
@@ -155,6 +158,7 @@ class Registrar:
         st = self._assocs.get(assoc)
         if st is not None:
             st.peer_addresses, st.peer_port = addresses, peer_port or st.peer_port
+            st.asap_transport = None
             return []
         st = self._assocs[assoc] = _Assoc(addresses, peer_port, key)
         if isinstance(key, tuple) and key and key[0] == "enrp":
@@ -172,6 +176,7 @@ class Registrar:
         st = self._assocs.get(assoc)
         if st is not None:
             st.peer_addresses = _parse_addresses(peer_addresses, self.config.max_peer_addresses)
+            st.asap_transport = None
         return []
 
     def association_lost(self, assoc: int, now: float) -> list[Action]:
@@ -263,11 +268,8 @@ class Registrar:
             actions += self.enrp.start(now)
         for key in self.deadlines.pop_due(now):
             kind = key[0]
-            if kind == "ka":
-                actions += self._keep_alive_timer(key[1], key[2], now)
-            elif kind == "life":
-                log.info("registration of PE $%08x in pool %r expired", key[2], key[1])
-                actions += self._remove(key[1], key[2], "lifetime expired", now)
+            if kind == "pe":
+                actions += self._pe_timer(key[1], key[2], now)
             elif kind == "announce":
                 actions += self._announce_timer(now)
             else:
@@ -321,10 +323,11 @@ class Registrar:
         if user_transport is None:
             return reject(wire.Cause.REJECTED_SECURITY,
                           "none of its addresses belongs to the association")
-        asap_port = st.peer_port or (pe.asap_transport.port if pe.asap_transport else 0)
-        asap_transport = wire.SctpTransport(asap_port, tuple(sorted(st.peer_addresses, key=str)))
+        if st.asap_transport is None:
+            port = st.peer_port or (pe.asap_transport.port if pe.asap_transport else 0)
+            st.asap_transport = wire.SctpTransport(port, sorted(st.peer_addresses))
         stored = wire.PoolElement(pe_id, self.server_id, pe.registration_life, user_transport,
-                                  pe.member_selection_policy, asap_transport)
+                                  pe.member_selection_policy, st.asap_transport)
         previous = self.handlespace.get(pool_handle, pe_id)
         try:
             new = self.handlespace.register(pool_handle, stored, now=now, owner=self.server_id,
@@ -344,11 +347,12 @@ class Registrar:
             own.reg_assoc = own.ka_assoc = assoc
         st.registered.add(pe_key)
         own.ka_pending = False
-        self.deadlines.schedule(
-            ("ka", pool_handle, pe_id), now + self.config.endpoint_keep_alive_transmission_interval)
-        self._schedule_life(pool_handle, pe_id, stored.registration_life, now)
-        log.info("%s PE $%08x in pool %r over association %d",
-                 "registered" if new else "re-registered", pe_id, pool_handle, assoc)
+        own.ka_due = now + self.config.endpoint_keep_alive_transmission_interval
+        life = stored.registration_life
+        own.life_until = now + life / 1000.0 if life > 0 else math.inf
+        self._arm(pool_handle, pe_id, own)
+        log.debug("%s PE $%08x in pool %r over association %d",
+                  "registered" if new else "re-registered", pe_id, pool_handle, assoc)
         actions: list[Action] = [Send(assoc, wire.PPID_ASAP,
                                       wire.RegistrationResponse(pool_handle, pe_id))]
         return actions + self.enrp.handle_update(wire.UpdateAction.ADD_PE, pool_handle, stored,
@@ -418,8 +422,8 @@ class Registrar:
                         msg.pe_identifier, assoc)
             return []
         own.ka_pending = False
-        self.deadlines.schedule(("ka", *pe_key),
-                                now + self.config.endpoint_keep_alive_transmission_interval)
+        own.ka_due = now + self.config.endpoint_keep_alive_transmission_interval
+        self._arm(msg.pool_handle, msg.pe_identifier, own)
         return []
 
     def _on_endpoint_unreachable(
@@ -479,24 +483,32 @@ class Registrar:
         transport = wire.SctpTransport(self.config.asap_port, self.config.asap_addresses)
         return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, (transport,)))]
 
-    def _keep_alive_timer(self, pool_handle: bytes, pe_id: int, now: float) -> list[Action]:
+    def _arm(self, pool_handle: bytes, pe_id: int, own: _OwnPe) -> None:
+        """One timer per own PE: its next keep-alive event or the end of its lifetime."""
+        self.deadlines.schedule(("pe", pool_handle, pe_id), min(own.ka_due, own.life_until))
+
+    def _pe_timer(self, pool_handle: bytes, pe_id: int, now: float) -> list[Action]:
         own = self._own.get((pool_handle, pe_id))
-        if own is None:
+        if own is None or now >= own.life_until:  # a foreign PE's timer is its lifetime
+            log.info("registration of PE $%08x in pool %r expired", pe_id, pool_handle)
+            return self._remove(pool_handle, pe_id, "lifetime expired", now)
+        if now < own.ka_due:
+            self._arm(pool_handle, pe_id, own)
             return []
         if own.ka_pending:
             log.info("PE $%08x in pool %r did not answer its keep-alive: removing it",
                      pe_id, pool_handle)
             return self._remove(pool_handle, pe_id, "keep-alive timeout", now)
         own.ka_pending = True
-        self.deadlines.schedule(("ka", pool_handle, pe_id),
-                                now + self.config.endpoint_keep_alive_timeout_interval)
+        own.ka_due = now + self.config.endpoint_keep_alive_timeout_interval
+        self._arm(pool_handle, pe_id, own)
         return self._keep_alive(pool_handle, pe_id, home=False)
 
     def _schedule_life(self, pool_handle: bytes, pe_id: int, life_ms: int, now: float) -> None:
         if life_ms > 0:
-            self.deadlines.schedule(("life", pool_handle, pe_id), now + life_ms / 1000.0)
+            self.deadlines.schedule(("pe", pool_handle, pe_id), now + life_ms / 1000.0)
         else:
-            self.deadlines.cancel(("life", pool_handle, pe_id))
+            self.deadlines.cancel(("pe", pool_handle, pe_id))
 
     # ------------------------------------------------------------------ keep-alives
 
@@ -548,8 +560,7 @@ class Registrar:
         """Remove a PE; if it was ours, tell every peer (Handle Update DEL_PE)."""
         pe_key = (pool_handle, pe_id)
         removed = self.handlespace.deregister(pool_handle, pe_id)
-        self.deadlines.cancel(("ka", pool_handle, pe_id))
-        self.deadlines.cancel(("life", pool_handle, pe_id))
+        self.deadlines.cancel(("pe", pool_handle, pe_id))
         self._reports.pop(pe_key, None)
         self._pending_home.pop(("asap", pool_handle, pe_id), None)
         own = self._own.pop(pe_key, None)
@@ -597,7 +608,6 @@ class Registrar:
         own = self._own.pop(pe_key, None)
         if own is not None:  # the PE moved from us to another registrar
             log.info("PE $%08x in pool %r moved to registrar $%08x", pe_id, pool_handle, owner)
-            self.deadlines.cancel(("ka", pool_handle, pe_id))
             self._unbind_keep_alive(pe_key, own)
             if own.reg_assoc is not None:
                 st = self._assocs.get(own.reg_assoc)
@@ -614,8 +624,8 @@ class Registrar:
         """Remove a PE on its home registrar's word (Handle Update DEL_PE, resync purge)."""
         return self._remove(pool_handle, pe_id, "removed by its home registrar", now)
 
-    def association_addresses(self, assoc: int) -> frozenset[IpAddress]:
-        """The peer addresses an association really has."""
+    def association_addresses(self, assoc: int) -> frozenset[bytes]:
+        """The peer addresses an association really has (packed, 4 or 16 bytes)."""
         st = self._assocs.get(assoc)
         return st.peer_addresses if st is not None else frozenset()
 
@@ -630,10 +640,10 @@ class Registrar:
         if previous is None or not self._rehome(pool_handle, previous, self.server_id, now):
             return []
         self._forget_foreign(previous.home_enrp_server_identifier)
-        self.deadlines.cancel(("life", pool_handle, pe_id))
-        self._own[(pool_handle, pe_id)] = _OwnPe(None, None, ka_pending=True)
-        self.deadlines.schedule(("ka", pool_handle, pe_id),
-                                now + self.config.endpoint_keep_alive_timeout_interval)
+        own = self._own[(pool_handle, pe_id)] = _OwnPe(
+            None, None, ka_pending=True,
+            ka_due=now + self.config.endpoint_keep_alive_timeout_interval)
+        self._arm(pool_handle, pe_id, own)
         return self._keep_alive(pool_handle, pe_id, home=True)
 
     def transfer(self, pool_handle: bytes, pe_id: int, new_owner: int, now: float) -> None:

@@ -9,6 +9,7 @@ peers and the takeover suggestion. It reaches PEs only through its host.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -255,7 +256,8 @@ class EnrpServer:
         named = tuple(transport.addresses) if transport is not None else ()
         if assoc is not None:
             real = self.host.association_addresses(assoc)
-            kept = tuple(str(a) for a in named if a in real) or tuple(sorted(str(a) for a in real))
+            kept = tuple(str(a) for a in named if a.packed in real) or \
+                tuple(sorted(str(ipaddress.ip_address(a)) for a in real))
         else:
             kept = tuple(str(a) for a in named) or ((source,) if source else ())
         return kept[: self.config.max_peer_addresses], port
