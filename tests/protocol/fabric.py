@@ -63,12 +63,13 @@ class Fabric:
         self.sent: list[tuple[str, Send]] = []  # every Send a registrar made, with its name
         self.dropped = 0
         self._ids = itertools.count(1)
+        self._hosts = itertools.count(1)  # registrar addresses, never reused
 
     # ------------------------------------------------------------------ building
 
     def registrar(self, name: str, server_id: int, *, peers: Iterable[str] = (),
                   **settings: Any) -> Registrar:
-        address = f"10.0.0.{len(self.registrars) + 1}"
+        address = f"10.0.0.{next(self._hosts)}"
         config = RegistrarConfig(
             server_id=server_id, asap_addresses=(address,), enrp_addresses=(address,),
             static_peers=tuple(StaticPeer((self.registrar_address(p),), ENRP_PORT)
@@ -86,7 +87,7 @@ class Fabric:
 
     def client(self, name: str, *, port: int = 5000, addresses: tuple[str, ...] | None = None,
                answer_keep_alives: bool = True) -> Client:
-        addresses = addresses or (f"10.0.1.{len(self.addresses) + 1}",)
+        addresses = addresses or (f"10.0.1.{next(self._hosts)}",)
         node = Client(name, addresses, port, answer_keep_alives)
         for address in addresses:
             self.addresses[address] = node

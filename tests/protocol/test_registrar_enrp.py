@@ -414,3 +414,22 @@ def test_messages_for_an_unreachable_peer_are_bounded() -> None:
     assert 0x77 in core.enrp.peers and not core.enrp.peers[0x77].assocs
     assert len(core.enrp.peers[0x77].queue) == 5
     assert ids_at(core) == dict.fromkeys(range(1, 11), A)
+
+
+def test_restarted_registrar_relearns_from_a_mentor_and_its_old_pes_are_purged(
+    trio: Fabric,
+) -> None:
+    pe_a, pe_b = trio.client("pe-a"), trio.client("pe-b")
+    register(trio, pe_a, trio.connect(pe_a, "A"), 1)
+    register(trio, pe_b, trio.connect(pe_b, "B"), 2)
+
+    trio.kill("B")
+    trio.advance(2.0)  # back before anyone declares it dead
+    reborn = trio.registrar("B2", B)
+    trio.advance(6.0)
+
+    assert ids_at(reborn) == {1: A}
+    assert not reborn.enrp.in_startup and reborn.enrp.mentor_id in (A, C)
+    for name in ("A", "C"):  # nobody supervises PE 2 any more: its home says it has none
+        assert ids_at(trio.registrars[name]) == {1: A}, name
+    assert not any(n.event == "takeover" for _, n in trio.notifications)
