@@ -31,6 +31,7 @@ from rserpool.asap.registrar_config import (
     RegistrarConfig,
     RegistrarStats,
 )
+from rserpool.asap.sizes import fitting
 from rserpool.enrp.server import EnrpServer
 from rserpool.handlespace import Handlespace, HandlespaceError
 
@@ -404,6 +405,7 @@ class Registrar:
         if not selected:
             return [Send(assoc, wire.PPID_ASAP, wire.HandleResolutionResponse(
                 pool_handle, error=operation_error(wire.Cause.UNKNOWN_POOL_HANDLE)))]
+        del selected[fitting(selected):]
         return [Send(assoc, wire.PPID_ASAP, wire.HandleResolutionResponse(
             pool_handle, tuple(selected), selected[0].member_selection_policy))]
 

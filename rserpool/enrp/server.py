@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rserpool import wire
 from rserpool.actions import Action, Announce, Connect, Notify, Send
+from rserpool.asap.sizes import MESSAGE_BUDGET, fitting
 from rserpool.enrp.peers import LAST_HEARD, NO_RESPONSE, TAKEOVER, Peer, StaticPeer
 
 if TYPE_CHECKING:
@@ -330,14 +331,26 @@ class EnrpServer:
         if peer.serve_cursor is not None and peer.serve_cursor[0] == own_only and \
                 now - peer.serve_cursor[2] <= self.config.peer_max_time_no_response:
             cursor = peer.serve_cursor[1]
-        pools, next_cursor = self.host.handlespace.table_page(
-            cursor, self.config.max_elements_per_handle_table_request,
-            owned_only_by=self.server_id if own_only else None)
+        pools, next_cursor = self._table_page(cursor, own_only)
         peer.serve_cursor = (own_only, next_cursor, now) if next_cursor is not None else None
         response = wire.HandleTableResponse(
             self.server_id, sender, tuple((h, tuple(pes)) for h, pes in pools),
             more_to_send=next_cursor is not None)
         return [Send(assoc, wire.PPID_ENRP, response)]
+
+    def _table_page(self, cursor: Any, own_only: bool) -> tuple[Any, Any]:
+        """The next page of our handle table, with as many PEs as fit in one message."""
+        limit = self.config.max_elements_per_handle_table_request
+        owner = self.server_id if own_only else None
+        while True:
+            pools, next_cursor = self.host.handlespace.table_page(cursor, limit,
+                                                                  owned_only_by=owner)
+            elements = [pe for _, pes in pools for pe in pes]
+            budget = MESSAGE_BUDGET - sum(8 + len(handle) for handle, _ in pools)
+            fit = fitting(elements, budget)
+            if fit == len(elements) or limit == 1:
+                return pools, next_cursor
+            limit = max(1, fit)
 
     def _on_handle_table_response(self, assoc: int, msg: Any, now: float) -> list[Action]:
         sender: int = msg.sender_server_id

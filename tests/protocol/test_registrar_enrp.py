@@ -433,3 +433,25 @@ def test_restarted_registrar_relearns_from_a_mentor_and_its_old_pes_are_purged(
     for name in ("A", "C"):  # nobody supervises PE 2 any more: its home says it has none
         assert ids_at(trio.registrars[name]) == {1: A}, name
     assert not any(n.event == "takeover" for _, n in trio.notifications)
+
+
+def test_replies_listing_pes_with_many_addresses_fit_in_one_message() -> None:
+    net = Fabric()
+    net.registrar("A", A, enrp_announces=False)
+    many = tuple(f"2001:db8::{i:x}" for i in range(1, 33))
+    pe = net.client("pe", addresses=many)
+    assoc = net.connect(pe, "A")
+    for pe_id in range(1, 131):
+        register(net, pe, assoc, pe_id)
+    pu = net.client("pu")
+    pu_assoc = net.connect(pu, "A")
+
+    net.send(pu, pu_assoc, wire.HandleResolution(POOL, 128))
+    newcomer = net.registrar("B", B, peers=["A"], enrp_announces=False)
+    net.advance(1.0)
+
+    listed = pu.last(wire.HandleResolutionResponse).pool_elements
+    assert 20 < len(listed) < 128
+    pages = sent_by(net, "A", wire.HandleTableResponse)
+    assert len(pages) > 2 and all(len(p.encode()) <= 65535 for p in pages)
+    assert ids_at(newcomer) == dict.fromkeys(range(1, 131), A)
