@@ -372,6 +372,10 @@ class UsrsctpEndpoint(Endpoint):
 
     async def receive(self) -> Event:
         queue = self._queue
+        if not queue:
+            # Often usrsctp's thread has already queued the answer: read it without a
+            # round through the event loop.
+            self._pump()
         while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")
