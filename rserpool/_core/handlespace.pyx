@@ -1,3 +1,4 @@
+# cython: auto_pickle=False, autotestdict=False
 """The handlespace: pools of pool elements, selection by pool policy, PE checksums, timers.
 
 Every PE is one C record (PENode, see handlespace.pxd) linked into its pool's PE index and

@@ -1,3 +1,4 @@
+# cython: auto_pickle=False, autotestdict=False
 """One timer structure for every deadline: a binary min-heap of C slots.
 
 `TimerQueue` maps caller keys (any hashable) to deadlines without a Python object per
