@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rserpool.wire import Cause, Policy, PoolElement, PolicyType, SctpTransport
+from rserpool.wire import Cause, Policy, PolicyType, PoolElement, SctpTransport
 
 MAX = 0xFFFFFFFF
 TIMER_LIFETIME = 1

@@ -5,10 +5,10 @@ associations, timers and table pages, and the incremental checksums (whole handl
 per owner) equal a from-scratch computation over all PEs.
 """
 
+from hs_model import ORDERED, ModelError, ModelHandlespace, element, ones_complement_checksum
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from hs_model import ORDERED, ModelError, ModelHandlespace, element, ones_complement_checksum
 
 from rserpool.handlespace import Handlespace, HandlespaceError, TimerCode
 from rserpool.wire import PolicyType
