@@ -46,6 +46,7 @@ from rserpool._core.tree cimport (
     Tree,
     tree_find,
     tree_first,
+    tree_height,
     tree_init,
     tree_insert,
     tree_lower_bound,
@@ -696,6 +697,15 @@ cdef class Handlespace:
             else:
                 element = <object>n.element
             due.append((handle, element, code))
+
+    def _heights(self, bytes pool_handle not None):
+        """Tree heights (pools, owners, connections, pool index, pool selection): a balance
+        check for the tests."""
+        cdef PoolRec* pool = self._pool(pool_handle)
+        return (tree_height(self._pools.root), tree_height(self._owners.root),
+                tree_height(self._conns.root),
+                tree_height(pool.index.root) if pool != NULL else 0,
+                tree_height(pool.selection.root) if pool != NULL else 0)
 
     def __repr__(self):
         return f"<Handlespace pools={self._pools.count} elements={self.n_elements}>"

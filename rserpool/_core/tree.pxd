@@ -220,3 +220,13 @@ cdef inline uint64_t tree_sum_below(const Tree* tree, uint64_t a) noexcept nogil
         else:
             n = n.left
     return total
+
+
+cdef inline Py_ssize_t tree_height(const TNode* n) noexcept nogil:
+    """Number of nodes on the longest root-to-leaf path (0 for an empty tree)."""
+    cdef Py_ssize_t left, right
+    if n == NULL:
+        return 0
+    left = tree_height(n.left)
+    right = tree_height(n.right)
+    return 1 + (left if left > right else right)
