@@ -17,7 +17,7 @@ import pytest
 from baseline_handlespace import BaselineHandlespace
 
 from rserpool.handlespace import Handlespace
-from rserpool.wire import Policy, PoolElement, PolicyType, SctpTransport
+from rserpool.wire import Policy, PolicyType, PoolElement, SctpTransport
 
 BATCH = 1_000
 ROUNDS = 7
@@ -37,8 +37,8 @@ MEMORY: dict[str, float] = {}
 def make_element(i: int, policy_type: int, rng: random.Random, load: int | None = None) -> Any:
     policy = Policy(policy_type, weight=1 + i % 10,
                     load=rng.randrange(1 << 32) if load is None else load)
-    transport = SctpTransport(10_000 + i % 50_000, ["10.%d.%d.%d" % (i >> 16 & 255,
-                                                                      i >> 8 & 255, i & 255)])
+    address = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+    transport = SctpTransport(10_000 + i % 50_000, [address])
     return PoolElement(i + 1, 0x1000 + i % 4, 30_000, transport, policy)
 
 

@@ -1,35 +1,41 @@
 # cython: auto_pickle=False, autotestdict=False
 """The handlespace: pools of pool elements, selection by pool policy, PE checksums, timers.
 
-Every PE is one C record (PENode, see handlespace.pxd) linked into its pool's PE index and
-selection tree, the ownership index and the connection index, with one slot in the timer
-heap. The registered `wire.PoolElement` object is kept by reference; the policy values the
-trees need are copied into the record at registration.
+Every PE is one C record (PENode, see handlespace.pxd). It is found by (pool, PE id) in an
+open-addressing map; it sits in its pool's member array and selection structure (a treap
+ordered by the policy key for the ordered policies, a Fenwick tree of selection weights for
+the randomized ones), in the list of its home registrar (the ownership index) and of the
+association it registered over (the connection index), and in the one timer heap. Sorted
+views (PEs by id, pools by handle, a registrar's PEs) are built when first asked for after
+a change. The registered `wire.PoolElement` object is kept by reference; the policy values
+the structures need are copied into the record at registration.
 
 PE checksum (RFC 5353): each PE contributes the 16-bit big-endian words of its pool handle
 (an odd last byte padded with a zero byte) and of its 32-bit PE identifier; the checksum is
 the ones' complement of the ones'-complement sum of all contributions. It is kept
-incrementally for the whole handlespace and, through subtree sums of the ownership index,
-for every home registrar.
+incrementally for the whole handlespace and for every home registrar.
 """
 
 import os
 from enum import IntEnum
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.object cimport PyObject
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memset
+from libc.stdlib cimport qsort
+from libc.string cimport memcmp, memcpy, memset
 
+from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_reserve
+from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
 from rserpool._core.policies cimport (
     pe_of_sel,
     policy_join,
+    policy_primary,
     policy_randomized,
     policy_refresh,
     policy_selected,
-    policy_set_key,
     policy_value,
 )
 from rserpool._core.timers cimport (
@@ -38,29 +44,28 @@ from rserpool._core.timers cimport (
     heap_cancel,
     heap_free,
     heap_init,
+    heap_peek,
     heap_pop_due,
     heap_schedule,
 )
 from rserpool._core.tree cimport (
     TNode,
-    Tree,
-    tree_find,
     tree_first,
     tree_height,
     tree_init,
     tree_insert,
-    tree_lower_bound,
     tree_next,
-    tree_pick,
+    tree_rekey,
     tree_remove,
-    tree_set_value,
-    tree_sum_below,
 )
 from rserpool.wire import Cause
 
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
 DEFAULT_MAX_ADDRESSES = 128     # RSPLIB's limit of transport addresses per PE
+
+cdef enum:
+    REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
 
 
 class TimerCode(IntEnum):
@@ -111,45 +116,41 @@ cdef uint64_t _words_sum(const unsigned char* data, Py_ssize_t size) noexcept no
 
 
 cdef inline uint64_t _assoc_key(int64_t assoc) noexcept nogil:
-    return (<uint64_t>assoc) ^ 0x8000000000000000ULL
+    return <uint64_t>assoc
 
 
-cdef inline PENode* _pe_of_own(TNode* t) noexcept nogil:
-    cdef PENode probe
-    return <PENode*>(<char*>t - (<char*>&probe.own - <char*>&probe))
+cdef inline int _handle_cmp(const char* a, Py_ssize_t alen, const char* b,
+                            Py_ssize_t blen) noexcept nogil:
+    cdef int c = memcmp(a, b, alen if alen < blen else blen)
+    if c != 0:
+        return c
+    return -1 if alen < blen else (1 if alen > blen else 0)
 
 
-cdef inline PENode* _pe_of_conn(TNode* t) noexcept nogil:
-    cdef PENode probe
-    return <PENode*>(<char*>t - (<char*>&probe.conn - <char*>&probe))
+cdef inline int _pe_cmp(const PENode* x, const char* h, Py_ssize_t hlen,
+                        uint32_t pe_id) noexcept nogil:
+    """Sign of (x's pool handle, x's PE id) - (h, pe_id)."""
+    cdef int c = _handle_cmp(x.pool.hbuf, x.pool.hlen, h, hlen)
+    if c != 0:
+        return c
+    return -1 if x.pe_id < pe_id else (1 if x.pe_id > pe_id else 0)
 
 
-cdef inline PENode* _pe_of_timer(TimerSlot* slot) noexcept nogil:
-    return <PENode*>slot.owner
+cdef int _by_id(const void* x, const void* y) noexcept nogil:
+    cdef uint32_t a = (<PENode**>x)[0].pe_id
+    cdef uint32_t b = (<PENode**>y)[0].pe_id
+    return -1 if a < b else (1 if a > b else 0)
 
 
-cdef void _free_pool_tree(TNode* t) noexcept:
-    """Release a pool tree's pools, their PEs and the element references (teardown)."""
-    cdef PoolRec* pool
-    if t == NULL:
-        return
-    _free_pool_tree(t.left)
-    _free_pool_tree(t.right)
-    pool = <PoolRec*>t
-    _free_pe_tree(pool.index.root)
-    Py_DECREF(<object>pool.handle)
-    if pool.transport_type != NULL:
-        Py_DECREF(<object>pool.transport_type)
-    PyMem_Free(pool)
+cdef int _by_handle_and_id(const void* x, const void* y) noexcept nogil:
+    cdef const PENode* b = (<PENode**>y)[0]
+    return _pe_cmp((<PENode**>x)[0], b.pool.hbuf, b.pool.hlen, b.pe_id)
 
 
-cdef void _free_pe_tree(TNode* t) noexcept:
-    if t == NULL:
-        return
-    _free_pe_tree(t.left)
-    _free_pe_tree(t.right)
-    Py_DECREF(<object>(<PENode*>t).element)
-    PyMem_Free(t)
+cdef int _by_handle(const void* x, const void* y) noexcept nogil:
+    cdef const PoolRec* a = (<PoolRec**>x)[0]
+    cdef const PoolRec* b = (<PoolRec**>y)[0]
+    return _handle_cmp(a.hbuf, a.hlen, b.hbuf, b.hlen)
 
 
 cdef uint32_t _u32(value, str what) except? 0xffffffff:
@@ -160,31 +161,72 @@ cdef uint32_t _u32(value, str what) except? 0xffffffff:
         raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
 
 
+cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
+    """The group of key, created empty if needed."""
+    cdef Group* g = <Group*>map_get(groups, key, 0)
+    if g != NULL:
+        return g
+    g = <Group*>PyMem_Malloc(sizeof(Group))
+    if g == NULL:
+        raise MemoryError()
+    memset(g, 0, sizeof(Group))
+    g.key = key
+    try:
+        map_put(groups, key, 0, g)
+    except MemoryError:
+        PyMem_Free(g)
+        raise
+    return g
+
+
+cdef void _group_drop(Map* groups, Group* g) noexcept:
+    map_delete(groups, g.key, 0, g)
+    PyMem_Free(g.sorted)
+    PyMem_Free(g)
+
+
+cdef void _groups_free(Map* groups) noexcept:
+    cdef Py_ssize_t i
+    cdef Group* g
+    for i in range(groups.mask + 1):
+        g = <Group*>groups.cells[i].value
+        if g != NULL:
+            PyMem_Free(g.sorted)
+            PyMem_Free(g)
+    map_free(groups)
+
+
 # ---------------------------------------------------------------------- the handlespace
 
 
 cdef class Handlespace:
     """Pools by handle, their PEs, selection by pool policy, ownership, timers, checksums."""
 
-    cdef Tree _pools
-    cdef Tree _owners             # every PE by (owner, handle, PE id); value = checksum part
-    cdef Tree _conns              # PEs with an association, by (assoc, handle, PE id)
+    cdef Map _pes                # (PoolRec*, PE id) -> PENode*
+    cdef Map _pools              # (hash of handle, 0) -> PoolRec*
+    cdef Map _owners             # (home registrar id, 0) -> Group*
+    cdef Map _assocs             # (association id, 0) -> Group*
+    cdef PoolRec** _pool_order   # pools by handle, rebuilt when stale
+    cdef Py_ssize_t _pool_order_size
+    cdef bint _pool_order_stale
     cdef TimerHeap _timers
-    cdef Py_ssize_t n_elements
-    cdef uint64_t checksum_sum
-    cdef uint64_t rng            # xorshift64* state for randomized selection
-    cdef uint64_t prio_state     # splitmix64 state for treap priorities
+    cdef Py_ssize_t _size
+    cdef uint64_t _checksum_sum
+    cdef uint64_t _rng           # xorshift64* state for randomized selection
+    cdef uint64_t _prio_state    # splitmix64 state for treap priorities
     cdef readonly Py_ssize_t max_pools
     cdef readonly Py_ssize_t max_elements_per_pool
     cdef readonly Py_ssize_t max_addresses
 
     def __cinit__(self):
-        tree_init(&self._pools)
-        tree_init(&self._owners)
-        tree_init(&self._conns)
+        map_init(&self._pes)
+        map_init(&self._pools)
+        map_init(&self._owners)
+        map_init(&self._assocs)
         heap_init(&self._timers)
-        self.n_elements = 0
-        self.checksum_sum = 0
+        self._pool_order = NULL
+        self._pool_order_size = 0
+        self._pool_order_stale = True
 
     def __init__(self, seed=None, *, max_pools=DEFAULT_MAX_POOLS,
                  max_elements_per_pool=DEFAULT_MAX_ELEMENTS_PER_POOL,
@@ -193,8 +235,8 @@ cdef class Handlespace:
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         state = <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
-        self.rng = _splitmix(&state) | 1
-        self.prio_state = _splitmix(&state)
+        self._rng = _splitmix(&state) | 1
+        self._prio_state = _splitmix(&state)
         if max_pools < 1 or max_elements_per_pool < 1 or max_addresses < 1:
             raise ValueError("limits must be positive")
         self.max_pools = max_pools
@@ -202,26 +244,55 @@ cdef class Handlespace:
         self.max_addresses = max_addresses
 
     def __dealloc__(self):
-        _free_pool_tree(self._pools.root)
+        cdef Py_ssize_t i, j
+        cdef PoolRec* pool
+        for i in range(self._pools.mask + 1):
+            pool = <PoolRec*>self._pools.cells[i].value
+            if pool == NULL:
+                continue
+            for j in range(pool.size):
+                Py_DECREF(<object>pool.members[j].element)
+                PyMem_Free(pool.members[j])
+            pool.size = 0
+            self._free_pool(pool)
+        map_free(&self._pools)
+        map_free(&self._pes)
+        _groups_free(&self._owners)
+        _groups_free(&self._assocs)
+        PyMem_Free(self._pool_order)
         heap_free(&self._timers)
 
-    # -------------------------------------------------------------- internals
+    # -------------------------------------------------------------- pools
 
     cdef inline uint64_t _random(self) noexcept nogil:
-        self.rng ^= self.rng >> 12
-        self.rng ^= self.rng << 25
-        self.rng ^= self.rng >> 27
-        return self.rng * 0x2545F4914F6CDD1DULL
+        self._rng ^= self._rng >> 12
+        self._rng ^= self._rng << 25
+        self._rng ^= self._rng >> 27
+        return self._rng * 0x2545F4914F6CDD1DULL
 
-    cdef inline PoolRec* _pool(self, bytes handle) noexcept:
-        return <PoolRec*>tree_find(&self._pools, 0, PyBytes_AS_STRING(handle),
-                                   PyBytes_GET_SIZE(handle), 0)
+    cdef PoolRec* _pool(self, bytes handle) except? NULL:
+        cdef Py_hash_t h = PyObject_Hash(handle)
+        cdef const char* buf = PyBytes_AS_STRING(handle)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(handle)
+        cdef Py_ssize_t i
+        cdef PoolRec* pool
+        if self._pools.used == 0:
+            return NULL
+        i = map_home(&self._pools, <uint64_t>h, 0)
+        while True:
+            pool = <PoolRec*>self._pools.cells[i].value
+            if pool == NULL:
+                return NULL
+            if (pool.hash == h and pool.hlen == size
+                    and (pool.handle == <PyObject*>handle or memcmp(pool.hbuf, buf, size) == 0)):
+                return pool
+            i = (i + 1) & self._pools.mask
 
-    cdef inline PENode* _node(self, bytes handle, uint32_t pe_id) noexcept:
+    cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
         cdef PoolRec* pool = self._pool(handle)
         if pool == NULL:
             return NULL
-        return <PENode*>tree_find(&pool.index, pe_id, NULL, 0, 0)
+        return <PENode*>map_get(&self._pes, <uint64_t>pool, _u32(pe_id, "PE identifier"))
 
     cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
                             object transport_type, int transport_use) except NULL:
@@ -229,54 +300,208 @@ cdef class Handlespace:
         if pool == NULL:
             raise MemoryError()
         memset(pool, 0, sizeof(PoolRec))
+        pool.hash = PyObject_Hash(handle)
+        try:
+            map_put(&self._pools, <uint64_t>pool.hash, 0, pool)
+        except MemoryError:
+            PyMem_Free(pool)
+            raise
         Py_INCREF(handle)
         pool.handle = <PyObject*>handle
-        pool.node.h = PyBytes_AS_STRING(handle)
-        pool.node.hlen = PyBytes_GET_SIZE(handle)
-        pool.node.prio = <uint32_t>_splitmix(&self.prio_state)
-        tree_init(&pool.index)
+        pool.hbuf = PyBytes_AS_STRING(handle)
+        pool.hlen = PyBytes_GET_SIZE(handle)
         tree_init(&pool.selection)
+        fen_init(&pool.values)
+        pool.by_id_stale = True
         pool.policy_type = policy_type
         pool.randomized = randomized
-        pool.handle_sum = _words_sum(<const unsigned char*>pool.node.h, pool.node.hlen)
+        pool.handle_sum = _words_sum(<const unsigned char*>pool.hbuf, pool.hlen)
         Py_INCREF(transport_type)
         pool.transport_type = <PyObject*>transport_type
         pool.transport_use = transport_use
-        tree_insert(&self._pools, &pool.node)
+        self._pool_order_stale = True
         return pool
 
-    cdef void _drop_pool(self, PoolRec* pool) noexcept:
-        tree_remove(&self._pools, &pool.node)
+    cdef void _free_pool(self, PoolRec* pool) noexcept:
+        map_delete(&self._pools, <uint64_t>pool.hash, 0, pool)
+        PyMem_Free(pool.members)
+        PyMem_Free(pool.by_id)
+        fen_free(&pool.values)
         Py_DECREF(<object>pool.handle)
         Py_DECREF(<object>pool.transport_type)
         PyMem_Free(pool)
+        self._pool_order_stale = True
 
-    cdef inline void _link_owner(self, PENode* n) noexcept:
-        n.own.a = n.owner
-        n.own.value = n.checksum
-        tree_insert(&self._owners, &n.own)
+    cdef int _add_member(self, PoolRec* pool, PENode* n) except -1:
+        cdef PENode** grown
+        cdef Py_ssize_t capacity
+        if pool.size == pool.capacity:
+            capacity = pool.capacity * 2 if pool.capacity else 8
+            grown = <PENode**>PyMem_Realloc(pool.members, capacity * sizeof(PENode*))
+            if grown == NULL:
+                raise MemoryError()
+            pool.members = grown
+            pool.capacity = capacity
+        if pool.randomized:
+            fen_reserve(&pool.values, pool.size + 1)
+            fen_add(&pool.values, pool.size, n.value)
+        n.slot = pool.size
+        pool.members[pool.size] = n
+        pool.size += 1
+        pool.by_id_stale = True
+        return 0
 
-    cdef inline void _link_conn(self, PENode* n) noexcept:
-        if n.has_assoc:
-            n.conn.a = _assoc_key(n.assoc)
-            tree_insert(&self._conns, &n.conn)
+    cdef void _remove_member(self, PoolRec* pool, PENode* n) noexcept:
+        cdef PENode* last = pool.members[pool.size - 1]
+        if pool.randomized:
+            fen_add(&pool.values, n.slot, -n.value)
+        if last != n:
+            if pool.randomized:
+                fen_add(&pool.values, last.slot, -last.value)
+                fen_add(&pool.values, n.slot, last.value)
+            pool.members[n.slot] = last
+            last.slot = n.slot
+        pool.size -= 1
+        pool.by_id_stale = True
+
+    cdef PENode** _by_id(self, PoolRec* pool) except NULL:
+        """The pool's PEs sorted by PE id."""
+        cdef PENode** grown
+        if pool.by_id_stale:
+            grown = <PENode**>PyMem_Realloc(pool.by_id, pool.capacity * sizeof(PENode*))
+            if grown == NULL:
+                raise MemoryError()
+            pool.by_id = grown
+            memcpy(grown, pool.members, pool.size * sizeof(PENode*))
+            qsort(grown, pool.size, sizeof(PENode*), _by_id)
+            pool.by_id_stale = False
+        return pool.by_id
+
+    cdef PoolRec** _pools_by_handle(self) except? NULL:
+        """All pools sorted by handle (NULL when there are none)."""
+        cdef PoolRec** order
+        cdef Py_ssize_t i, k = 0
+        if self._pool_order_stale:
+            order = <PoolRec**>PyMem_Malloc((self._pools.used + 1) * sizeof(PoolRec*))
+            if order == NULL:
+                raise MemoryError()
+            for i in range(self._pools.mask + 1):
+                if self._pools.cells[i].value != NULL:
+                    order[k] = <PoolRec*>self._pools.cells[i].value
+                    k += 1
+            qsort(order, k, sizeof(PoolRec*), _by_handle)
+            PyMem_Free(self._pool_order)
+            self._pool_order = order
+            self._pool_order_size = k
+            self._pool_order_stale = False
+        return self._pool_order if self._pool_order_size else NULL
+
+    # -------------------------------------------------------------- ownership, connections
+
+    cdef int _join_owner(self, PENode* n, uint32_t owner) except -1:
+        cdef Group* g = _group_get(&self._owners, owner)
+        n.owner = owner
+        n.owner_group = g
+        n.owner_prev = NULL
+        n.owner_next = g.head
+        if g.head != NULL:
+            g.head.owner_prev = n
+        g.head = n
+        g.size += 1
+        g.checksum_sum += n.checksum
+        g.sorted_stale = True
+        return 0
+
+    cdef void _leave_owner(self, PENode* n) noexcept:
+        cdef Group* g = n.owner_group
+        if n.owner_prev != NULL:
+            n.owner_prev.owner_next = n.owner_next
+        else:
+            g.head = n.owner_next
+        if n.owner_next != NULL:
+            n.owner_next.owner_prev = n.owner_prev
+        g.size -= 1
+        g.checksum_sum -= n.checksum
+        g.sorted_stale = True
+        n.owner_group = NULL
+        if g.size == 0:
+            _group_drop(&self._owners, g)
+
+    cdef int _join_assoc(self, PENode* n, int64_t assoc) except -1:
+        cdef Group* g = _group_get(&self._assocs, _assoc_key(assoc))
+        n.assoc = assoc
+        n.assoc_group = g
+        n.assoc_prev = NULL
+        n.assoc_next = g.head
+        if g.head != NULL:
+            g.head.assoc_prev = n
+        g.head = n
+        g.size += 1
+        g.sorted_stale = True
+        return 0
+
+    cdef void _leave_assoc(self, PENode* n) noexcept:
+        cdef Group* g = n.assoc_group
+        if g == NULL:
+            return
+        if n.assoc_prev != NULL:
+            n.assoc_prev.assoc_next = n.assoc_next
+        else:
+            g.head = n.assoc_next
+        if n.assoc_next != NULL:
+            n.assoc_next.assoc_prev = n.assoc_prev
+        g.size -= 1
+        g.sorted_stale = True
+        n.assoc_group = NULL
+        if g.size == 0:
+            _group_drop(&self._assocs, g)
+
+    cdef PENode** _group_sorted(self, Group* g, bint owners) except NULL:
+        """A group's PEs sorted by (pool handle, PE id)."""
+        cdef PENode** grown
+        cdef PENode* n = g.head
+        cdef Py_ssize_t k = 0
+        if g.sorted_stale:
+            grown = <PENode**>PyMem_Realloc(g.sorted, (g.size + 1) * sizeof(PENode*))
+            if grown == NULL:
+                raise MemoryError()
+            g.sorted = grown
+            while n != NULL:
+                grown[k] = n
+                k += 1
+                n = n.owner_next if owners else n.assoc_next
+            qsort(grown, k, sizeof(PENode*), _by_handle_and_id)
+            g.sorted_stale = False
+        return g.sorted
+
+    cdef list _group_list(self, Map* groups, uint64_t key, bint owners):
+        cdef Group* g = <Group*>map_get(groups, key, 0)
+        cdef PENode** nodes
+        cdef Py_ssize_t i
+        if g == NULL:
+            return []
+        nodes = self._group_sorted(g, owners)
+        return [(<object>nodes[i].pool.handle, <object>nodes[i].element) for i in range(g.size)]
+
+    # -------------------------------------------------------------- removal
 
     cdef object _unlink(self, PENode* n):
         """Remove n from every structure and free it; returns the element it held."""
         cdef PoolRec* pool = n.pool
         cdef object element = <object>n.element
-        tree_remove(&pool.index, &n.index)
-        tree_remove(&pool.selection, &n.sel)
-        tree_remove(&self._owners, &n.own)
-        if n.has_assoc:
-            tree_remove(&self._conns, &n.conn)
+        map_delete(&self._pes, <uint64_t>pool, n.pe_id, n)
+        if not pool.randomized:
+            tree_remove(&pool.selection, &n.sel)
+        self._remove_member(pool, n)
+        self._leave_owner(n)
+        self._leave_assoc(n)
         heap_cancel(&self._timers, &n.timer)
-        self.checksum_sum -= n.checksum
-        self.n_elements -= 1
+        self._checksum_sum -= n.checksum
+        self._size -= 1
         Py_DECREF(element)
         PyMem_Free(n)
-        if pool.index.count == 0:
-            self._drop_pool(pool)
+        if pool.size == 0:
+            self._free_pool(pool)
         return element
 
     # -------------------------------------------------------------- registration
@@ -312,7 +537,7 @@ cdef class Handlespace:
         cdef PoolRec* pool
         cdef PENode* n = NULL
         cdef uint32_t old_weight
-        cdef bint new
+        cdef uint64_t value
         if PyBytes_GET_SIZE(pool_handle) == 0:
             raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
         if randomized < 0:
@@ -333,51 +558,58 @@ cdef class Handlespace:
             if transport_use != pool.transport_use:
                 raise HandlespaceError(Cause.INCONSISTENT_DATA_CONTROL,
                                        "transport use differs from the pool's")
-            n = <PENode*>tree_find(&pool.index, pe_id, NULL, 0, 0)
-            if n == NULL and pool.index.count >= self.max_elements_per_pool:
+            n = <PENode*>map_get(&self._pes, <uint64_t>pool, pe_id)
+            if n == NULL and pool.size >= self.max_elements_per_pool:
                 raise HandlespaceError(Cause.LACK_OF_RESOURCES,
                                        f"pool is full ({self.max_elements_per_pool} PEs)")
-        elif self._pools.count >= self.max_pools:
+        elif self._pools.used >= self.max_pools:
             raise HandlespaceError(Cause.LACK_OF_RESOURCES,
                                    f"handlespace is full ({self.max_pools} pools)")
 
-        new = n == NULL
-        if new:
-            n = <PENode*>PyMem_Malloc(sizeof(PENode))
-            if n == NULL:
-                raise MemoryError()
-            if pool == NULL:
-                try:
-                    pool = self._new_pool(pool_handle, policy_type, randomized, transport_type,
-                                          transport_use)
-                except BaseException:
-                    PyMem_Free(n)
-                    raise
-            memset(n, 0, sizeof(PENode))
-            n.pool = pool
-            n.pe_id = pe_id
-            n.index.a = pe_id
-            n.own.h = pool.node.h
-            n.own.hlen = pool.node.hlen
-            n.own.b = pe_id
-            n.conn.h = pool.node.h
-            n.conn.hlen = pool.node.hlen
-            n.conn.b = pe_id
-            n.index.prio = <uint32_t>_splitmix(&self.prio_state)
-            n.sel.prio = <uint32_t>_splitmix(&self.prio_state)
-            n.own.prio = <uint32_t>_splitmix(&self.prio_state)
-            n.conn.prio = <uint32_t>_splitmix(&self.prio_state)
-            n.timer.pos = -1
-            n.timer.owner = n
-            n.checksum = _fold(pool.handle_sum + (pe_id >> 16) + (pe_id & 0xffff))
-            self.checksum_sum += n.checksum
-            self.n_elements += 1
-        else:
-            tree_remove(&pool.selection, &n.sel)
+        if n != NULL:       # re-registration
+            Py_INCREF(element)
             Py_DECREF(<object>n.element)
-        Py_INCREF(element)
-        n.element = <PyObject*>element
-        old_weight = n.weight
+            n.element = <PyObject*>element
+            old_weight = n.weight
+            n.weight = weight
+            n.priority = priority
+            n.load = load
+            n.load_degradation = load_degradation
+            n.load_dpf = load_dpf
+            n.weight_dpf = weight_dpf
+            n.distance = distance
+            policy_refresh(n, pool, old_weight)
+            if pool.randomized:
+                value = policy_value(n, policy_type)
+                if value != n.value:
+                    fen_add(&pool.values, n.slot, value - n.value)
+                    n.value = value
+            else:
+                tree_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
+            if n.owner != owner_id:
+                self._leave_owner(n)
+                self._join_owner(n, owner_id)
+            if (n.assoc_group != NULL) != (assoc is not None) or n.assoc != assoc_id:
+                self._leave_assoc(n)
+                if assoc is not None:
+                    self._join_assoc(n, assoc_id)
+            n.timer_code = TimerCode.LIFETIME
+            heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
+            return False
+
+        n = <PENode*>PyMem_Malloc(sizeof(PENode))
+        if n == NULL:
+            raise MemoryError()
+        memset(n, 0, sizeof(PENode))
+        if pool == NULL:
+            try:
+                pool = self._new_pool(pool_handle, policy_type, randomized, transport_type,
+                                      transport_use)
+            except BaseException:
+                PyMem_Free(n)
+                raise
+        n.pool = pool
+        n.pe_id = pe_id
         n.weight = weight
         n.priority = priority
         n.load = load
@@ -385,27 +617,39 @@ cdef class Handlespace:
         n.load_dpf = load_dpf
         n.weight_dpf = weight_dpf
         n.distance = distance
-        if new:
-            policy_join(n, pool)
-            tree_insert(&pool.index, &n.index)
-        else:
-            policy_refresh(n, pool, old_weight)
-        policy_set_key(n, pool)
-        tree_insert(&pool.selection, &n.sel)
-        if new or n.owner != owner_id:
-            if not new:
-                tree_remove(&self._owners, &n.own)
-            n.owner = owner_id
-            self._link_owner(n)
-        if new or n.has_assoc != (assoc is not None) or n.assoc != assoc_id:
-            if not new and n.has_assoc:
-                tree_remove(&self._conns, &n.conn)
-            n.has_assoc = assoc is not None
-            n.assoc = assoc_id
-            self._link_conn(n)
+        n.checksum = _fold(pool.handle_sum + (pe_id >> 16) + (pe_id & 0xffff))
+        n.timer.pos = -1
+        n.timer.owner = n
+        policy_join(n, pool)
+        if pool.randomized:
+            n.value = policy_value(n, policy_type)
+        try:
+            map_put(&self._pes, <uint64_t>pool, pe_id, n)
+            try:
+                self._add_member(pool, n)
+            except BaseException:
+                map_delete(&self._pes, <uint64_t>pool, pe_id, n)
+                raise
+        except BaseException:
+            PyMem_Free(n)
+            if pool.size == 0:
+                self._free_pool(pool)
+            raise
+        Py_INCREF(element)
+        n.element = <PyObject*>element
+        if not pool.randomized:
+            n.sel.a = policy_primary(n, policy_type)
+            n.sel.b = n.seq
+            n.sel.prio = <uint32_t>_splitmix(&self._prio_state)
+            tree_insert(&pool.selection, &n.sel)
+        self._join_owner(n, owner_id)
+        if assoc is not None:
+            self._join_assoc(n, assoc_id)
+        self._checksum_sum += n.checksum
+        self._size += 1
         n.timer_code = TimerCode.LIFETIME
         heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
-        return new
+        return True
 
     def deregister(self, bytes pool_handle not None, pe_id):
         """Remove a PE; returns its element, or None if it was not registered."""
@@ -421,6 +665,46 @@ cdef class Handlespace:
 
     # -------------------------------------------------------------- selection
 
+    cdef Py_ssize_t _pick_randomized(self, PoolRec* pool, PENode** chosen,
+                                     Py_ssize_t n) noexcept:
+        """Draw up to n distinct PEs with probability proportional to their values."""
+        cdef Py_ssize_t k = 0
+        cdef Py_ssize_t i, tries
+        cdef bint excluded = False     # chosen PEs' values taken out of the tree
+        cdef bint again
+        cdef PENode* node
+        while k < n and pool.values.total > 0:
+            tries = 0
+            while True:
+                node = pool.members[fen_find(&pool.values, self._random() % pool.values.total)]
+                again = False
+                if not excluded:
+                    for i in range(k):
+                        if chosen[i] == node:
+                            again = True
+                            break
+                if not again:
+                    break
+                tries += 1
+                if tries == REJECTION_TRIES:
+                    # Earlier picks hold most of the weight: draw from the rest exactly.
+                    for i in range(k):
+                        fen_add(&pool.values, chosen[i].slot, -chosen[i].value)
+                    excluded = True
+                    if pool.values.total == 0:
+                        node = NULL
+                        break
+            if node == NULL:
+                break
+            chosen[k] = node
+            k += 1
+            if excluded:
+                fen_add(&pool.values, node.slot, -node.value)
+        if excluded:
+            for i in range(k):
+                fen_add(&pool.values, chosen[i].slot, chosen[i].value)
+        return k
+
     def select(self, bytes pool_handle not None, Py_ssize_t n):
         """Up to n distinct PEs chosen by the pool's policy; the policy's update is applied
         once to each PE returned."""
@@ -429,31 +713,27 @@ cdef class Handlespace:
         cdef PENode** chosen = stack
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i
-        cdef uint64_t total
+        cdef uint64_t value
         cdef TNode* t
         cdef PENode* node
         cdef list result
         if pool == NULL or n <= 0:
             return []
-        if n > pool.index.count:
-            n = pool.index.count
+        if n > pool.size:
+            n = pool.size
         if n > 16:
             chosen = <PENode**>PyMem_Malloc(n * sizeof(PENode*))
             if chosen == NULL:
                 raise MemoryError()
         if pool.randomized:
-            while k < n:
-                total = pool.selection.root.sum
-                if total == 0:
-                    break
-                t = tree_pick(&pool.selection, self._random() % total)
-                chosen[k] = pe_of_sel(t)
-                k += 1
-                tree_set_value(t, 0)    # drawn without replacement
+            k = self._pick_randomized(pool, chosen, n)
             for i in range(k):
                 node = chosen[i]
                 policy_selected(node, pool)
-                tree_set_value(&node.sel, policy_value(node, pool.policy_type))
+                value = policy_value(node, pool.policy_type)
+                if value != node.value:
+                    fen_add(&pool.values, node.slot, value - node.value)
+                    node.value = value
         else:
             t = tree_first(&pool.selection)
             while k < n and t != NULL:
@@ -462,10 +742,9 @@ cdef class Handlespace:
                 t = tree_next(t)
             for i in range(k):
                 node = chosen[i]
-                tree_remove(&pool.selection, &node.sel)
                 policy_selected(node, pool)
-                policy_set_key(node, pool)
-                tree_insert(&pool.selection, &node.sel)
+                tree_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
+                           node.seq)
         result = [<object>chosen[i].element for i in range(k)]
         if chosen != stack:
             PyMem_Free(chosen)
@@ -474,34 +753,28 @@ cdef class Handlespace:
     # -------------------------------------------------------------- listing
 
     def __len__(self):
-        return self.n_elements
+        return self._size
 
     def pools(self) -> list:
         """Pool handles in byte order."""
-        cdef TNode* t = tree_first(&self._pools)
-        cdef list out = []
-        while t != NULL:
-            out.append(<object>(<PoolRec*>t).handle)
-            t = tree_next(t)
-        return out
+        cdef PoolRec** order = self._pools_by_handle()
+        cdef Py_ssize_t i
+        return [<object>order[i].handle for i in range(self._pools.used)]
 
     def elements(self, bytes pool_handle not None) -> list:
         """A pool's elements by PE identifier ([] for an unknown pool)."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        cdef list out = []
-        cdef TNode* t
+        cdef PENode** nodes
+        cdef Py_ssize_t i
         if pool == NULL:
-            return out
-        t = tree_first(&pool.index)
-        while t != NULL:
-            out.append(<object>(<PENode*>t).element)
-            t = tree_next(t)
-        return out
+            return []
+        nodes = self._by_id(pool)
+        return [<object>nodes[i].element for i in range(pool.size)]
 
     def count(self, bytes pool_handle not None) -> int:
         """Number of PEs in a pool (0 for an unknown pool)."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        return 0 if pool == NULL else pool.index.count
+        return 0 if pool == NULL else pool.size
 
     def policy_type(self, bytes pool_handle not None):
         """The pool's policy type (set by its first PE), or None for an unknown pool."""
@@ -511,28 +784,14 @@ cdef class Handlespace:
     # -------------------------------------------------------------- ownership, connections
 
     def owned_by(self, registrar_id) -> list:
-        """(pool handle, element) of every PE whose home registrar is registrar_id."""
-        cdef uint64_t owner = _u32(registrar_id, "registrar id")
-        cdef TNode* t = tree_lower_bound(&self._owners, owner, NULL, 0, 0, False)
-        cdef list out = []
-        cdef PENode* n
-        while t != NULL and t.a == owner:
-            n = _pe_of_own(t)
-            out.append((<object>n.pool.handle, <object>n.element))
-            t = tree_next(t)
-        return out
+        """(pool handle, element) of every PE whose home registrar is registrar_id, by pool
+        handle and PE id."""
+        return self._group_list(&self._owners, _u32(registrar_id, "registrar id"), True)
 
     def registered_over(self, assoc) -> list:
         """(pool handle, element) of every PE registered over association `assoc`."""
-        cdef uint64_t key = _assoc_key(assoc)
-        cdef TNode* t = tree_lower_bound(&self._conns, key, NULL, 0, 0, False)
-        cdef list out = []
-        cdef PENode* n
-        while t != NULL and t.a == key:
-            n = _pe_of_conn(t)
-            out.append((<object>n.pool.handle, <object>n.element))
-            t = tree_next(t)
-        return out
+        cdef int64_t assoc_id = assoc
+        return self._group_list(&self._assocs, _assoc_key(assoc_id), False)
 
     def set_owner(self, bytes pool_handle not None, pe_id, owner) -> bool:
         """Make `owner` the PE's home registrar (takeover); False if the PE is unknown."""
@@ -541,9 +800,8 @@ cdef class Handlespace:
         if n == NULL:
             return False
         if n.owner != owner_id:
-            tree_remove(&self._owners, &n.own)
-            n.owner = owner_id
-            self._link_owner(n)
+            self._leave_owner(n)
+            self._join_owner(n, owner_id)
         return True
 
     def owner(self, bytes pool_handle not None, pe_id):
@@ -554,19 +812,19 @@ cdef class Handlespace:
     def association(self, bytes pool_handle not None, pe_id):
         """The association the PE registered over, or None."""
         cdef PENode* n = self._node(pool_handle, pe_id)
-        return None if n == NULL or not n.has_assoc else n.assoc
+        return None if n == NULL or n.assoc_group == NULL else n.assoc
 
     # -------------------------------------------------------------- checksums
 
     def checksum(self, owner=None) -> int:
         """The RFC 5353 PE checksum of the whole handlespace, or of one registrar's PEs."""
         cdef uint64_t s
-        cdef uint64_t o
+        cdef Group* g
         if owner is None:
-            s = self.checksum_sum
+            s = self._checksum_sum
         else:
-            o = _u32(owner, "owner")
-            s = tree_sum_below(&self._owners, o + 1) - tree_sum_below(&self._owners, o)
+            g = <Group*>map_get(&self._owners, _u32(owner, "owner"), 0)
+            s = 0 if g == NULL else g.checksum_sum
         return (~_fold(s)) & 0xffff
 
     # -------------------------------------------------------------- paging
@@ -580,17 +838,18 @@ cdef class Handlespace:
         """
         cdef const char* ch = NULL
         cdef Py_ssize_t chlen = 0
-        cdef uint64_t cid = 0
-        cdef uint64_t owner = 0
+        cdef uint32_t cid = 0
         cdef bytes chandle
-        cdef TNode* t
-        cdef TNode* pt
-        cdef PoolRec* pool
-        cdef PoolRec* current = NULL
-        cdef PENode* n = NULL
-        cdef Py_ssize_t taken = 0
         cdef list pages = []
         cdef list members = None
+        cdef PoolRec* current = NULL
+        cdef PENode* n = NULL
+        cdef PENode** nodes
+        cdef PoolRec** order
+        cdef Group* g
+        cdef Py_ssize_t taken = 0
+        cdef Py_ssize_t lo, hi, mid, p, i, total
+        cdef bint more
         if max_items < 1:
             raise ValueError("max_items must be at least 1")
         if cursor is not None:
@@ -598,47 +857,70 @@ cdef class Handlespace:
             ch = PyBytes_AS_STRING(chandle)
             chlen = PyBytes_GET_SIZE(chandle)
         if owned_only_by is not None:
-            owner = _u32(owned_only_by, "owner")
-            if cursor is None:
-                t = tree_lower_bound(&self._owners, owner, NULL, 0, 0, False)
-            else:
-                t = tree_lower_bound(&self._owners, owner, ch, chlen, cid, True)
-            while t != NULL and t.a == owner and taken < max_items:
-                n = _pe_of_own(t)
+            g = <Group*>map_get(&self._owners, _u32(owned_only_by, "owner"), 0)
+            if g == NULL:
+                return (), None
+            nodes = self._group_sorted(g, True)
+            total = g.size
+            lo = 0
+            if cursor is not None:      # first PE after the cursor
+                hi = total
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if _pe_cmp(nodes[mid], ch, chlen, cid) <= 0:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+            i = lo
+            while i < total and taken < max_items:
+                n = nodes[i]
                 if n.pool != current:
                     current = n.pool
                     members = []
                     pages.append((<object>current.handle, members))
                 members.append(<object>n.element)
                 taken += 1
-                t = tree_next(t)
-            more = t != NULL and t.a == owner
+                i += 1
+            more = i < total
         else:
-            if cursor is None:
-                pt = tree_first(&self._pools)
-                t = tree_first(&(<PoolRec*>pt).index) if pt != NULL else NULL
-            else:
-                pt = tree_lower_bound(&self._pools, 0, ch, chlen, 0, False)
-                t = NULL
-                if pt != NULL and tree_find(&self._pools, 0, ch, chlen, 0) == pt:
-                    t = tree_lower_bound(&(<PoolRec*>pt).index, cid, NULL, 0, 0, True)
-                    if t == NULL:
-                        pt = tree_next(pt)
-                if pt != NULL and t == NULL:
-                    t = tree_first(&(<PoolRec*>pt).index)
-            while pt != NULL and taken < max_items:
-                pool = <PoolRec*>pt
+            order = self._pools_by_handle()
+            total = self._pools.used
+            p = 0
+            i = 0
+            if cursor is not None:      # first pool not before the cursor's
+                hi = total
+                while p < hi:
+                    mid = (p + hi) // 2
+                    if _handle_cmp(order[mid].hbuf, order[mid].hlen, ch, chlen) < 0:
+                        p = mid + 1
+                    else:
+                        hi = mid
+                if p < total and _handle_cmp(order[p].hbuf, order[p].hlen, ch, chlen) == 0:
+                    nodes = self._by_id(order[p])
+                    hi = order[p].size
+                    while i < hi:
+                        mid = (i + hi) // 2
+                        if nodes[mid].pe_id <= cid:
+                            i = mid + 1
+                        else:
+                            hi = mid
+                    if i == order[p].size:
+                        p += 1
+                        i = 0
+            while p < total and taken < max_items:
+                current = order[p]
+                nodes = self._by_id(current)
                 members = []
-                pages.append((<object>pool.handle, members))
-                while t != NULL and taken < max_items:
-                    n = <PENode*>t
+                pages.append((<object>current.handle, members))
+                while i < current.size and taken < max_items:
+                    n = nodes[i]
                     members.append(<object>n.element)
                     taken += 1
-                    t = tree_next(t)
-                if t == NULL:
-                    pt = tree_next(pt)
-                    t = tree_first(&(<PoolRec*>pt).index) if pt != NULL else NULL
-            more = pt != NULL
+                    i += 1
+                if i == current.size:
+                    p += 1
+                    i = 0
+            more = p < total
         page = tuple([(handle, tuple(elements)) for handle, elements in pages])
         if not more or n == NULL:
             return page, None
@@ -672,7 +954,8 @@ cdef class Handlespace:
 
     def next_deadline(self):
         """The earliest running PE timer's deadline, or None."""
-        return self._timers.items[0].deadline if self._timers.size else None
+        cdef double deadline
+        return deadline if heap_peek(&self._timers, &deadline) else None
 
     def expire(self, double now) -> list:
         """Pop every PE timer due at `now`, earliest first: [(handle, element, TimerCode)].
@@ -689,7 +972,7 @@ cdef class Handlespace:
             slot = heap_pop_due(&self._timers, now)
             if slot == NULL:
                 return due
-            n = _pe_of_timer(slot)
+            n = <PENode*>slot.owner
             handle = <object>n.pool.handle
             code = TimerCode(n.timer_code)
             if code == TimerCode.LIFETIME:
@@ -698,14 +981,10 @@ cdef class Handlespace:
                 element = <object>n.element
             due.append((handle, element, code))
 
-    def _heights(self, bytes pool_handle not None):
-        """Tree heights (pools, owners, connections, pool index, pool selection): a balance
-        check for the tests."""
+    def _selection_height(self, bytes pool_handle not None) -> int:
+        """Height of an ordered pool's selection tree (a balance check for the tests)."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        return (tree_height(self._pools.root), tree_height(self._owners.root),
-                tree_height(self._conns.root),
-                tree_height(pool.index.root) if pool != NULL else 0,
-                tree_height(pool.selection.root) if pool != NULL else 0)
+        return 0 if pool == NULL else tree_height(pool.selection.root)
 
     def __repr__(self):
-        return f"<Handlespace pools={self._pools.count} elements={self.n_elements}>"
+        return f"<Handlespace pools={self._pools.used} elements={self._size}>"

@@ -3,8 +3,8 @@
 #
 # Ordered policies keep the selection tree sorted by (primary, seq) and hand out the first
 # PEs; seq is a per-pool counter that a selected PE takes anew, which sends it behind its
-# equals (round robin among ties). Randomized policies keep the tree by PE id and pick with
-# probability proportional to a per-PE value, using the tree's subtree sums.
+# equals (round robin among ties). Randomized policies pick with probability proportional
+# to a per-PE value, kept in the pool's Fenwick tree of subtree sums.
 #
 # policy         primary key (ordered) / value (randomized)       on each selection
 # RR             0                                                 -
@@ -56,8 +56,7 @@ cdef enum:
 
 
 cdef inline PENode* pe_of_sel(TNode* t) noexcept nogil:
-    cdef PENode probe
-    return <PENode*>(<char*>t - (<char*>&probe.sel - <char*>&probe))
+    return <PENode*>t     # sel is PENode's first member
 
 
 cdef inline int policy_randomized(uint32_t policy_type) noexcept nogil:
@@ -149,16 +148,6 @@ cdef inline uint64_t policy_value(const PENode* n, uint32_t t) noexcept nogil:
     return _headroom(<int64_t>n.load + n.load_degradation + n.degradation)
 
 
-cdef inline void policy_set_key(PENode* n, const PoolRec* pool) noexcept nogil:
-    """Write n's selection-tree key (and value) from its policy state."""
-    if pool.randomized:
-        n.sel.a = n.pe_id
-        n.sel.b = 0
-        n.sel.value = policy_value(n, pool.policy_type)
-    else:
-        n.sel.a = policy_primary(n, pool.policy_type)
-        n.sel.b = n.seq
-        n.sel.value = 0
 
 
 cdef inline uint64_t _current_round(const PoolRec* pool) noexcept nogil:
@@ -172,7 +161,7 @@ cdef inline uint64_t _current_round(const PoolRec* pool) noexcept nogil:
 
 
 cdef inline void policy_join(PENode* n, PoolRec* pool) noexcept nogil:
-    """Initial state of a new PE (before it is linked into the selection tree)."""
+    """Initial state of a new PE (before it is linked into the selection structure)."""
     n.seq = pool.next_seq
     pool.next_seq += 1
     n.degradation = 0
@@ -181,7 +170,7 @@ cdef inline void policy_join(PENode* n, PoolRec* pool) noexcept nogil:
 
 
 cdef inline void policy_refresh(PENode* n, PoolRec* pool, uint32_t old_weight) noexcept nogil:
-    """State after a re-registration (n unlinked from the selection tree; seq is kept)."""
+    """State after a re-registration (seq, the round robin position, is kept)."""
     n.degradation = 0
     if old_weight == 0 and n.weight > 0:
         n.round = _current_round(pool)
@@ -191,7 +180,7 @@ cdef inline void policy_refresh(PENode* n, PoolRec* pool, uint32_t old_weight) n
 
 
 cdef inline void policy_selected(PENode* n, PoolRec* pool) noexcept nogil:
-    """The update applied once to a selected PE (n unlinked from an ordered tree)."""
+    """The update applied once to a selected PE (its key or value is refreshed after)."""
     n.seq = pool.next_seq
     pool.next_seq += 1
     if pool.policy_type == PT_WEIGHTED_ROUND_ROBIN and n.weight > 0:

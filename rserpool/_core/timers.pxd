@@ -1,12 +1,15 @@
 # One binary min-heap of deadlines, shared by every per-PE timer and by TimerQueue.
 # A TimerSlot lives inside its owner (a handlespace PE node, a TimerQueue record); the heap
-# keeps each slot's position current so cancel and reschedule are O(log n).
+# keeps each slot's position current so cancel is O(log n). Moving a deadline later (a
+# re-registration, the usual case) is O(1): the slot records the new deadline and its heap
+# entry is brought up to date only when it reaches the top.
 from libc.stdint cimport uint64_t
 
 
 cdef struct TimerSlot:
     Py_ssize_t pos          # index in the heap, -1 while not scheduled
-    double deadline
+    double deadline         # the true deadline; the heap entry's may be earlier (stale)
+    uint64_t seq            # the true schedule order
     void* owner             # the structure this slot is embedded in
 
 
@@ -28,3 +31,4 @@ cdef void heap_free(TimerHeap* heap) noexcept
 cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except -1
 cdef void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept
 cdef TimerSlot* heap_pop_due(TimerHeap* heap, double now) noexcept
+cdef bint heap_peek(TimerHeap* heap, double* deadline) noexcept

@@ -70,16 +70,16 @@ cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except
     """Schedule `slot` at `deadline`, or move it there if it is already pending."""
     cdef HeapEntry* grown
     cdef Py_ssize_t capacity
-    cdef Py_ssize_t i
-    if slot.pos >= 0:
-        i = slot.pos
-        heap.items[i].deadline = deadline
-        heap.items[i].seq = heap.seq
-        heap.seq += 1
-        slot.deadline = deadline
-        _sift_up(heap, i)
-        _sift_down(heap, slot.pos)
-        return 0
+    cdef Py_ssize_t i = slot.pos
+    slot.deadline = deadline
+    slot.seq = heap.seq
+    heap.seq += 1
+    if i >= 0:
+        if deadline < heap.items[i].deadline:
+            heap.items[i].deadline = deadline
+            heap.items[i].seq = slot.seq
+            _sift_up(heap, i)
+        return 0        # later: the entry stays where it is until it reaches the top
     if heap.size == heap.capacity:
         capacity = heap.capacity * 2 if heap.capacity else 64
         grown = <HeapEntry*>PyMem_Realloc(heap.items, capacity * sizeof(HeapEntry))
@@ -90,10 +90,8 @@ cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except
     i = heap.size
     heap.size += 1
     heap.items[i].deadline = deadline
-    heap.items[i].seq = heap.seq
+    heap.items[i].seq = slot.seq
     heap.items[i].slot = slot
-    heap.seq += 1
-    slot.deadline = deadline
     slot.pos = i
     _sift_up(heap, i)
     return 0
@@ -113,9 +111,31 @@ cdef void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept:
     _sift_down(heap, i)
 
 
+cdef void _settle_top(TimerHeap* heap) noexcept:
+    """Bring postponed entries at the top up to date until the top entry is current."""
+    cdef HeapEntry* top
+    while heap.size:
+        top = &heap.items[0]
+        if top.seq == top.slot.seq:
+            return
+        top.deadline = top.slot.deadline
+        top.seq = top.slot.seq
+        _sift_down(heap, 0)
+
+
+cdef bint heap_peek(TimerHeap* heap, double* deadline) noexcept:
+    """The earliest deadline into *deadline; False when nothing is pending."""
+    _settle_top(heap)
+    if heap.size == 0:
+        return False
+    deadline[0] = heap.items[0].deadline
+    return True
+
+
 cdef TimerSlot* heap_pop_due(TimerHeap* heap, double now) noexcept:
     """Remove and return the earliest slot whose deadline is <= now, or NULL."""
     cdef TimerSlot* slot
+    _settle_top(heap)
     if heap.size == 0 or heap.items[0].deadline > now:
         return NULL
     slot = heap.items[0].slot
@@ -267,7 +287,8 @@ cdef class TimerQueue:
 
     def next_deadline(self):
         """The earliest pending deadline, or None when nothing is pending."""
-        return self.heap.items[0].deadline if self.heap.size else None
+        cdef double deadline
+        return deadline if heap_peek(&self.heap, &deadline) else None
 
     def expire(self, double now) -> list:
         """Remove and return the keys due at `now`, earliest deadline first."""

@@ -1,5 +1,7 @@
 """Registration rules, limits, indices, checksums, paging and PE timers of the handlespace."""
 
+import math
+import random
 import sys
 
 import pytest
@@ -192,3 +194,16 @@ def test_the_handlespace_holds_exactly_one_reference_per_registered_element() ->
     hs.register(b"p", e, now=0.0)
     del hs
     assert sys.getrefcount(e) == base
+
+
+def test_selection_tree_stays_balanced_under_churn() -> None:
+    rng = random.Random(3)
+    hs = Handlespace(seed=3)
+    for pe_id in range(1, 20_001):
+        hs.register(b"p", element(pe_id, PolicyType.LEAST_USED, load=rng.randrange(1 << 32)),
+                    now=0.0)
+    for _ in range(5_000):
+        hs.deregister(b"p", rng.randrange(1, 20_001))
+        hs.select(b"p", 3)
+    # A treap's expected height is about 3 ln n (~30 here); a degenerate one would be ~n.
+    assert hs._selection_height(b"p") <= 4 * math.log2(hs.count(b"p"))
