@@ -58,11 +58,12 @@ from rserpool._core.tree cimport (
     tree_rekey,
     tree_remove,
 )
+from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
 from rserpool.wire import Cause
 
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
-DEFAULT_MAX_ADDRESSES = 128     # RSPLIB's limit of transport addresses per PE
+DEFAULT_MAX_ADDRESSES = _CODEC_MAX_ADDRESSES     # the limit of the codec
 
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
@@ -523,7 +524,7 @@ cdef class Handlespace:
         cdef uint32_t owner_id = _u32(element.home_enrp_server_identifier if owner is None
                                       else owner, "owner")
         cdef double life = element.registration_life
-        cdef Py_ssize_t addresses = len(transport.addresses)
+        cdef Py_ssize_t addresses = 1
         cdef object transport_type = type(transport)
         cdef int transport_use = getattr(transport, "transport_use", 0)
         cdef int64_t assoc_id = 0 if assoc is None else assoc
@@ -542,6 +543,9 @@ cdef class Handlespace:
             raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
         if randomized < 0:
             raise HandlespaceError(Cause.INVALID_VALUES, f"unknown policy type {policy_type:#x}")
+        if self.max_addresses < _CODEC_MAX_ADDRESSES:
+            # The codec guarantees 1..MAX_ADDRESSES_PER_TRANSPORT; count only when stricter.
+            addresses = len(transport.packed_addresses)
         if addresses < 1 or addresses > self.max_addresses:
             raise HandlespaceError(Cause.INVALID_VALUES,
                                    f"{addresses} transport addresses (1..{self.max_addresses})")

@@ -31,6 +31,23 @@ def element(pe_id: int, policy_type: int = PolicyType.ROUND_ROBIN, *, home: int 
                        Policy(policy_type, **policy))
 
 
+# The policy fields each type carries on the wire (the codec refuses others).
+CARRIED = {
+    PolicyType.ROUND_ROBIN: (),
+    PolicyType.WEIGHTED_ROUND_ROBIN: ("weight",),
+    PolicyType.RANDOM: (),
+    PolicyType.WEIGHTED_RANDOM: ("weight",),
+    PolicyType.PRIORITY: ("priority",),
+    PolicyType.LEAST_USED: ("load",),
+    PolicyType.LEAST_USED_DEGRADATION: ("load", "load_degradation"),
+}
+
+
+def carried(policy_type: int, **policy: int) -> dict[str, int]:
+    """The subset of policy fields that policy_type carries."""
+    return {k: v for k, v in policy.items() if k in CARRIED[policy_type]}
+
+
 def ones_complement_checksum(entries: list[tuple[bytes, int]]) -> int:
     """RFC 5353 PE checksum of (pool handle, PE id) pairs, word by word from scratch."""
     total = 0

@@ -62,10 +62,11 @@ def test_transport_type_and_use_must_match_the_pool() -> None:
 
 
 def test_invalid_values_are_refused() -> None:
-    hs = Handlespace(max_addresses=2)
+    hs = Handlespace()
     assert refused(hs, b"", element(1)) == Cause.INVALID_VALUES
-    assert refused(hs, b"p", element(1, 0x7777)) == Cause.INVALID_VALUES
-    assert refused(hs, b"p", element(1, addresses=())) == Cause.INVALID_VALUES
+    unknown = element(1)
+    unknown.member_selection_policy.policy_type = 0x7777   # the codec would not build it
+    assert refused(hs, b"p", unknown) == Cause.INVALID_VALUES
     assert len(hs) == 0 and hs.pools() == []
 
 

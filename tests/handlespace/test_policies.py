@@ -193,8 +193,9 @@ def test_randomized_least_used_favours_headroom() -> None:
                         shares({k: MAX - v for k, v in loads.items()}))
 
 
-def test_randomized_priority_least_used_subtracts_load_degradation() -> None:
-    specs = [{"load": 0, "load_degradation": MAX // 2}, {"load": MAX // 4}]
+def test_randomized_priority_least_used_favours_headroom() -> None:
+    # value = MAX - load - load_degradation; on the wire this type carries only the load.
+    specs = [{"load": MAX // 2}, {"load": MAX // 4}]
     hs = pool(PolicyType.RANDOMIZED_PRIORITY_LEAST_USED, specs, seed=8)
     assert_distribution(Counter(picks(hs, 30_000)),
                         shares({1: MAX - MAX // 2, 2: MAX - MAX // 4}))
@@ -239,7 +240,8 @@ def test_weighted_random_dpf_prefers_the_nearer_pe_by_its_penalty() -> None:
 
 @pytest.mark.parametrize("policy_type", [PolicyType.ROUND_ROBIN, PolicyType.WEIGHTED_RANDOM])
 def test_select_returns_at_most_the_pool(policy_type: int) -> None:
-    hs = pool(policy_type, [{"weight": 1}] * 3)
+    spec = {"weight": 1} if policy_type == PolicyType.WEIGHTED_RANDOM else {}
+    hs = pool(policy_type, [spec] * 3)
     assert len(hs.select(b"p", 10)) == 3
     assert hs.select(b"p", 0) == []
     assert hs.select(b"unknown", 3) == []

@@ -5,7 +5,14 @@ associations, timers and table pages, and the incremental checksums (whole handl
 per owner) equal a from-scratch computation over all PEs.
 """
 
-from hs_model import ORDERED, ModelError, ModelHandlespace, element, ones_complement_checksum
+from hs_model import (
+    ORDERED,
+    ModelError,
+    ModelHandlespace,
+    carried,
+    element,
+    ones_complement_checksum,
+)
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -42,8 +49,9 @@ class HandlespaceMachine(RuleBasedStateMachine):
                  priority, load, degradation):
         if not mismatch:
             policy = self._policy_for(handle, policy)
-        e = element(pe_id, policy, home=home, life_ms=life, weight=weight, priority=priority,
-                    load=load, load_degradation=degradation)
+        e = element(pe_id, policy, home=home, life_ms=life,
+                    **carried(policy, weight=weight, priority=priority, load=load,
+                              load_degradation=degradation))
         try:
             expected = self.model.register(handle, e, self.now, owner, assoc)
         except ModelError as error:
