@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from rserpool.cli.stats import COLUMNS
+from rserpool.cli.stats import COLUMNS, snake
 
 GAUGES = frozenset({"Peers", "Pools", "PoolElements", "OwnedPoolElements"})
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class RegistrarCollector(Collector):
@@ -27,8 +22,8 @@ class RegistrarCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         counts = self._counts()
         for column in COLUMNS:
-            name = "rserpool_registrar_" + _snake(column)
-            value = counts.get(column, 0)
+            name = "rserpool_registrar_" + snake(column)
+            value = counts.get(snake(column), 0)
             if column in GAUGES:
                 yield GaugeMetricFamily(name, f"current {column}", value=value)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
@@ -15,8 +16,15 @@ COLUMNS = (
 HEADER = "AbsTime RelTime Runtime UserTime SystemTime " + " ".join(COLUMNS)
 
 
+def snake(column: str) -> str:
+    """The registrar core's name of a column: ``PoolElements`` -> ``pool_elements``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", column).lower()
+
+
 class StatsWriter:
-    """Writes a header once, then one line per ``write()`` with the current counts."""
+    """Writes a header once, then one line per ``write()`` with the current counts.
+
+    ``counts()`` returns the registrar core's ``statistics()``: snake_case names."""
 
     def __init__(self, out: TextIO, counts: Callable[[], Mapping[str, int]]) -> None:
         self._out = out
@@ -32,7 +40,7 @@ class StatsWriter:
         counts = self._counts()
         values = [f"{now:.6f}", f"{now - self._last:.6f}", f"{now - self._start:.6f}",
                   f"{times.user:.3f}", f"{times.system:.3f}"]
-        values += [str(counts.get(c, 0)) for c in COLUMNS]
+        values += [str(counts.get(snake(c), 0)) for c in COLUMNS]
         self._last = now
         return " ".join(values)
 
