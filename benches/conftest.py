@@ -12,6 +12,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     bench = sys.modules.get("test_wire_bench")
     lines = bench.ratios() if bench is not None else []
     if lines:
-        terminalreporter.section("rserpool.wire speed: minimum time, ratio = baseline / cython")
+        terminalreporter.section("rserpool.wire: minimum time per call, ratio = baseline / cython")
         for line in lines:
             terminalreporter.write_line(line)

@@ -8,7 +8,8 @@ turned into `ipaddress` objects only when `.addresses` is read.
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memcmp, memcpy, memset
 
@@ -304,16 +305,20 @@ cdef class Transport:
 
     cdef tuple _packed(self):
         cdef const uchar* p = self._bp()
-        cdef Py_ssize_t i = 0
-        cdef list out = []
+        cdef Py_ssize_t i = 0, n = 0
+        cdef bytes a
         while i < self._blen:
-            if p[i + 1] == P_IPV4:
-                out.append(PyBytes_FromStringAndSize(<const char*>p + i + 4, 4))
-                i += 8
-            else:
-                out.append(PyBytes_FromStringAndSize(<const char*>p + i + 4, 16))
-                i += 20
-        return tuple(out)
+            i += 8 if p[i + 1] == P_IPV4 else 20
+            n += 1
+        cdef tuple out = PyTuple_New(n)
+        i = n = 0
+        while i < self._blen:
+            a = PyBytes_FromStringAndSize(<const char*>p + i + 4, 4 if p[i + 1] == P_IPV4 else 16)
+            Py_INCREF(a)
+            PyTuple_SET_ITEM(out, n, a)
+            i += 8 if p[i + 1] == P_IPV4 else 20
+            n += 1
+        return out
 
     @property
     def addresses(self):
@@ -492,6 +497,33 @@ cdef int _transport_fail(_Reader r, Py_ssize_t start, Py_ssize_t end, Py_ssize_t
     else:
         why = f"{_pname(t)} parameter has no address"
     return _fail(_INVALID_VALUES, at, why, r.slice(start, end))
+
+
+cdef Transport _new_transport(uint32_t t, const uchar* p, bytes buf, Py_ssize_t off,
+                              Py_ssize_t length):
+    """A transport object for the canonical transport TLV at p (= buf + off), length bytes."""
+    cdef Transport tr
+    if t == P_SCTP:
+        tr = SctpTransport.__new__(SctpTransport)
+    elif t == P_TCP:
+        tr = TcpTransport.__new__(TcpTransport)
+    elif t == P_UDP:
+        tr = UdpTransport.__new__(UdpTransport)
+    elif t == P_UDPLITE:
+        tr = UdpLiteTransport.__new__(UdpLiteTransport)
+    else:
+        tr = DccpTransport.__new__(DccpTransport)
+    tr._pt = <uint16_t>t
+    tr._hlen = 12 if t == P_DCCP else 8
+    tr.port = rd16(p + 4)
+    if t == P_DCCP:
+        tr._aux = rd32(p + 8)
+    elif t == P_SCTP or t == P_TCP:
+        tr._aux = rd16(p + 6)
+    tr._buf = buf
+    tr._off = off + tr._hlen
+    tr._blen = length - tr._hlen
+    return tr
 
 
 cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t vlen,
@@ -731,6 +763,21 @@ cdef class Policy:
         return f"Policy({', '.join(parts)})"
 
 
+cdef Policy _new_policy(const uchar* p, Py_ssize_t length):
+    """A policy object for the canonical policy TLV at p."""
+    cdef uint32_t t = rd32(p + 4)
+    cdef int layout = _policy_layout(t)
+    cdef int i
+    cdef Policy pol = Policy.__new__(Policy)
+    pol._set_type(t, layout)
+    p += 8
+    for i in range(7):
+        if layout & (1 << i):
+            pol._set_field(i, rd32(p))
+            p += 4
+    return pol
+
+
 cdef bint _policy_canonical(_Reader r, Py_ssize_t pos, Py_ssize_t vlen) except -1:
     """Validate the policy TLV at pos; True if it has exactly its type's fields."""
     cdef int layout
@@ -803,16 +850,10 @@ cdef class PoolElement:
         self.member_selection_policy = member_selection_policy
         self.asap_transport = asap_transport
 
-    cdef _Reader _raw_reader(self):
-        cdef _Reader r = _Reader.__new__(_Reader)
-        r.data = self._raw
-        r.buf = <const uchar*>PyBytes_AS_STRING(self._raw)
-        r.n = PyBytes_GET_SIZE(self._raw)
-        return r
-
     cdef Transport _build_transport(self, Py_ssize_t off, Py_ssize_t length):
-        cdef _Reader r = self._raw_reader()
-        return _dec_transport(r, off, rd16(r.buf + off) & 0x3fff, length - 4, False)
+        """The transport object of a validated, canonical transport TLV of _raw."""
+        cdef const uchar* p = <const uchar*>PyBytes_AS_STRING(self._raw) + off
+        return _new_transport(rd16(p), p, self._raw, off, length)
 
     @property
     def user_transport(self):
@@ -829,7 +870,8 @@ cdef class PoolElement:
     @property
     def member_selection_policy(self):
         if self._pol_len:
-            self._policy = _dec_policy(self._raw_reader(), self._pol_off, self._pol_len - 4)
+            self._policy = _new_policy(
+                <const uchar*>PyBytes_AS_STRING(self._raw) + self._pol_off, self._pol_len)
             self._pol_len = 0
         return self._policy
 
@@ -1297,9 +1339,7 @@ cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, int max_pes):
         seen |= bit
         if pt == P_HANDLE:
             if vlen == 0 or vlen > C_MAX_POOL_HANDLE_LENGTH:
-                _fail(_INVALID_VALUES, pos, f"pool handle length {vlen} is outside 1.."
-                      f"{C_MAX_POOL_HANDLE_LENGTH} (MAX_POOL_HANDLE_LENGTH)",
-                      r.slice(pos, pos + 4 + vlen))
+                _handle_fail(r, pos, vlen)
             ps.handle = r.slice(pos + 4, pos + 4 + vlen)
         elif pt == P_PE_ID:
             if vlen != 4:
@@ -2429,6 +2469,42 @@ _ENRP_NAMES = ("", "Presence", "Handle Table Request", "Handle Table Response", 
                "Takeover Server", "ENRP Error")
 
 
+cdef Registration _dec_registration(_Reader r):
+    """The hot path: a Registration (pool handle and pool element), without _collect."""
+    cdef Py_ssize_t pos = 4, end = r.n, nxt, vlen
+    cdef uint32_t t, pt
+    cdef bytes handle = None
+    cdef PoolElement pe = None
+    cdef Registration reg
+    while pos < end:
+        nxt = r.tlv(pos, end, &t, &vlen)
+        pt = t & 0x3fff
+        if pt == P_HANDLE and handle is None:
+            if vlen == 0 or vlen > C_MAX_POOL_HANDLE_LENGTH:
+                _handle_fail(r, pos, vlen)
+            handle = r.slice(pos + 4, pos + 4 + vlen)
+        elif pt == P_PE and pe is None:
+            pe = _dec_pe(r, pos, vlen)
+        elif pt == P_HANDLE or pt == P_PE:
+            _fail(_INVALID_VALUES, pos, f"duplicate {_pname(t)} parameter in Registration",
+                  r.slice(pos, pos + 4 + vlen))
+        else:
+            _other_param(r, pos, t, vlen, "Registration")
+        pos = nxt
+    _require(r, handle is not None, "Pool Handle")
+    _require(r, pe is not None, "Pool Element")
+    reg = Registration.__new__(Registration)
+    reg._handle = handle
+    reg._pe = pe
+    return reg
+
+
+cdef int _handle_fail(_Reader r, Py_ssize_t pos, Py_ssize_t vlen) except -1:
+    return _fail(_INVALID_VALUES, pos, f"pool handle length {vlen} is outside 1.."
+                 f"{C_MAX_POOL_HANDLE_LENGTH} (MAX_POOL_HANDLE_LENGTH)",
+                 r.slice(pos, pos + 4 + vlen))
+
+
 cdef Message _decode_asap(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _HandlePeId hp
@@ -2436,13 +2512,7 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
     cdef Registration reg
     cdef HandleResolutionResponse hrr
     if mtype == 0x01:
-        ps = _collect(r, 4, A_HANDLE | A_PE, 1)
-        _require(r, ps.handle is not None, "Pool Handle")
-        _require(r, ps.pe is not None, "Pool Element")
-        reg = Registration.__new__(Registration)
-        reg._handle = ps.handle
-        reg._pe = ps.pe
-        return reg
+        return _dec_registration(r)
     if mtype == 0x02 or mtype == 0x08 or mtype == 0x09:
         ps = _collect(r, 4, A_HANDLE | A_PE_ID, 0)
         _require(r, ps.handle is not None, "Pool Handle")
