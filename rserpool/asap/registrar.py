@@ -121,7 +121,8 @@ class Registrar:
         self.config = config
         self.rng = rng
         self.server_id = self.config.server_id or self.rng.randrange(1, 1 << 32)
-        self.handlespace = handlespace if handlespace is not None else Handlespace()
+        self.handlespace = handlespace if handlespace is not None else \
+            Handlespace(self.rng.getrandbits(64))  # its random policies draw from our rng
         self.stats = RegistrarStats()
         self.deadlines = Deadlines()
         self._started = False
