@@ -69,7 +69,18 @@ class PeerAddressChange:
     error: int = 0
 
 
-Event = Message | AssociationChange | PeerAddressChange
+@dataclass(frozen=True, slots=True)
+class SendFailed:
+    """The stack gave up on a message (SCTP_SEND_FAILED_EVENT): it comes back, never dropped."""
+
+    assoc: int
+    data: bytes
+    ppid: int
+    stream: int
+    error: int = 0
+
+
+Event = Message | AssociationChange | PeerAddressChange | SendFailed
 
 
 @dataclass(frozen=True, slots=True)

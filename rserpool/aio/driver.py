@@ -1,0 +1,370 @@
+"""Run one sans-I/O core over one transport endpoint on the asyncio event loop.
+
+The driver reads the endpoint's events, decodes ASAP/ENRP messages with ``rserpool.wire``
+and feeds them to the core with the loop's time; it carries out the actions the core returns
+(in order: sends and closes go through one queue) and keeps one timer, set to the core's
+``next_timer()``. Everything that is not for the core (user data, association changes) goes
+to the owner's callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rserpool import wire
+from rserpool.actions import Action, Announce, Close, Connect, Notify, Send
+from rserpool.aio.announce import AnnounceSocket
+from rserpool.transport.base import (
+    AssociationChange,
+    AssociationState,
+    Endpoint,
+    Event,
+    Message,
+    PeerAddressChange,
+    TransportError,
+)
+from rserpool.transport.clock import Clock, Timer
+
+log = logging.getLogger(__name__)
+
+_CORE_PPIDS = (wire.PPID_ASAP, wire.PPID_ENRP)
+
+
+class Core(Protocol):
+    """The sans-I/O core interface of docs/contracts.md."""
+
+    def association_up(self, assoc: int, peer_addresses: Sequence[str], now: float,
+                       key: Any = None) -> list[Action]: ...
+    def association_lost(self, assoc: int, now: float) -> list[Action]: ...
+    def receive(self, assoc: int, message: Any, now: float) -> list[Action]: ...
+    def receive_error(self, assoc: int, error: wire.ParseError, now: float) -> list[Action]: ...
+    def handle_timer(self, now: float) -> list[Action]: ...
+    def next_timer(self) -> float | None: ...
+
+
+def _norm(address: str) -> str:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
+@dataclass(slots=True)
+class _Connecting:
+    key: Any
+    addresses: frozenset[str]
+    port: int
+
+
+class CoreDriver:
+    """Drives ``core`` over ``endpoint`` (already open). Call ``start()``, then feed the core
+    through ``call()``; ``aclose()`` stops the driver (the endpoint stays open).
+
+    Callbacks: ``on_notify(Notify)``; ``on_data(Message)`` for messages whose PPID is not
+    ASAP/ENRP; ``on_association(AssociationChange)`` for every association change (after the
+    core saw it); ``on_announce(Announce)`` for announces the core wants sent;
+    ``on_send_failed(SendFailed)`` for user data the transport gave back (backends that
+    report it). ``clock`` (e.g. the memory network's VirtualClock) replaces the loop's time.
+    """
+
+    def __init__(
+        self,
+        core: Any,
+        endpoint: Endpoint,
+        *,
+        on_notify: Callable[[Notify], None] | None = None,
+        on_data: Callable[[Message], None] | None = None,
+        on_association: Callable[[AssociationChange], None] | None = None,
+        on_announce: Callable[[Announce], None] | None = None,
+        on_send_failed: Callable[[Any], None] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.core = core
+        self.endpoint = endpoint
+        self._on_notify = on_notify
+        self._on_data = on_data
+        self._on_association = on_association
+        self._on_announce = on_announce
+        self._on_send_failed = on_send_failed
+        self._loop = asyncio.get_running_loop()
+        self._clock = clock
+        self._out: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._connecting: dict[int, _Connecting] = {}
+        self._held: dict[int, list[Event]] = {}  # UPs that may answer one of our connects
+        self._up: set[int] = set()
+        self._listeners: list[AnnounceSocket] = []
+        self._timer: Timer | None = None
+        self._timer_at: float | None = None
+        self._serial = 0
+        self._peer_port = "peer_port" in inspect.signature(core.association_up).parameters
+        self._error_ppid = "ppid" in inspect.signature(core.receive_error).parameters
+        self.closed = False
+
+    def now(self) -> float:
+        return self._loop.time() if self._clock is None else self._clock.now()
+
+    def start(self) -> None:
+        self._spawn(self._read())
+        self._spawn(self._write())
+        self._arm_timer()  # a core may want its first timer at once (the registrar's start)
+
+    async def aclose(self) -> None:
+        """Send what is queued, then stop reading, writing and the timer."""
+        if self.closed:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._out.join(), 2.0)
+        self.closed = True
+        for listener in self._listeners:
+            listener.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def listen_announces(self, group: tuple[str, int], interface: str = "127.0.0.1") -> None:
+        """Feed the Server Announces heard on a UDP multicast group to ``receive_announce``."""
+
+        def heard(data: bytes, source: str) -> None:
+            try:
+                message = wire.decode(data, wire.PPID_ASAP)
+            except wire.ParseError as exc:
+                log.debug("ignoring an undecodable announce from %s: %s", source, exc)
+                return
+            if isinstance(message, wire.ServerAnnounce):
+                self.call(lambda now: self.core.receive_announce(message, source, now))
+
+        self._listeners.append(await AnnounceSocket(group, interface, heard).open())
+
+    def call(self, method: Callable[[float], Iterable[Action]]) -> None:
+        """Run ``method(now)`` on the core and carry out its actions."""
+        if not self.closed:
+            self.apply(method(self.now()))
+
+    async def send(self, assoc: int, data: bytes, ppid: int, stream: int = 0) -> None:
+        """Send user data, in order after the core's queued messages; raises TransportError."""
+        done: asyncio.Future[None] = self._loop.create_future()
+
+        async def op() -> None:
+            try:
+                await self.endpoint.send(assoc, data, ppid, stream)
+            except Exception as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        self._out.put_nowait(op)
+        await done
+
+    # ----- carrying out actions
+
+    def apply(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self._out.put_nowait(self._sender(action))
+            elif isinstance(action, Close):
+                self._out.put_nowait(self._closer(action))
+            elif isinstance(action, Connect):
+                self._connect(action)
+            elif isinstance(action, Notify):
+                log.debug("%s: %s %s", type(self.core).__name__, action.event, action.detail)
+                if self._on_notify is not None:
+                    self._on_notify(action)
+            elif isinstance(action, Announce) and self._on_announce is not None:
+                self._on_announce(action)
+        self._arm_timer()
+
+    def _sender(self, action: Send) -> Callable[[], Awaitable[None]]:
+        async def op() -> None:
+            try:
+                data = action.message.encode()
+                await self.endpoint.send(action.assoc, data, action.ppid, action.stream)
+            except TransportError as exc:  # the association is going away: its event follows
+                log.debug("send on association %d failed: %s", action.assoc, exc)
+        return op
+
+    def _closer(self, action: Close) -> Callable[[], Awaitable[None]]:
+        async def op() -> None:
+            try:
+                (self.endpoint.abort if action.abort else self.endpoint.shutdown)(action.assoc)
+            except TransportError as exc:
+                log.debug("close of association %d: %s", action.assoc, exc)
+        return op
+
+    def _connect(self, action: Connect) -> None:
+        self._serial += 1
+        serial = self._serial
+        self._connecting[serial] = _Connecting(
+            action.key, frozenset(_norm(a) for a in action.addresses), action.port)
+
+        async def connect() -> None:
+            try:
+                assoc = await self.endpoint.connect(action.addresses, action.port)
+            except (TransportError, OSError) as exc:
+                log.debug("connect to %s port %d failed: %s", action.addresses, action.port, exc)
+                del self._connecting[serial]
+                if hasattr(self.core, "connect_failed"):
+                    self.call(lambda now: self.core.connect_failed(action.key, now))
+                self._release_held()
+                return
+            del self._connecting[serial]
+            self._deliver_up(assoc, action.key, port=action.port)
+            self._release_held()
+
+        self._spawn(connect())
+
+    def _arm_timer(self) -> None:
+        when = None if self.closed else self.core.next_timer()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        if when is None:
+            self._timer = None
+        elif self._clock is None:
+            self._timer = self._loop.call_at(when, self._fire)
+        else:
+            self._timer = self._clock.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = self._timer_at = None
+        self.call(self.core.handle_timer)
+
+    # ----- events from the endpoint
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                event = await self.endpoint.receive()
+            except TransportError as exc:
+                log.debug("endpoint closed: %s", exc)
+                return
+            self._event(event)
+
+    def _event(self, event: Event) -> None:
+        assoc = getattr(event, "assoc", None)
+        if assoc is not None and assoc in self._held:
+            self._held[assoc].append(event)
+        elif isinstance(event, AssociationChange):
+            self._association(event)
+        elif isinstance(event, Message):
+            self._message(event)
+        elif isinstance(event, PeerAddressChange):
+            self._peer_address(event)
+        elif (type(event).__name__ == "SendFailed" and self._on_send_failed is not None
+              and getattr(event, "ppid", None) not in _CORE_PPIDS):
+            self._on_send_failed(event)
+
+    def _association(self, event: AssociationChange) -> None:
+        if event.state in (AssociationState.UP, AssociationState.RESTARTED):
+            if event.assoc in self._up:
+                return
+            if self._may_answer_connect(event):
+                self._held[event.assoc] = [event]
+                return
+            self._deliver_up(event.assoc, None, event)
+            return
+        if event.assoc in self._up:
+            self._up.discard(event.assoc)
+            self.call(lambda now: self.core.association_lost(event.assoc, now))
+        if self._on_association is not None and event.state is not AssociationState.CANT_START:
+            self._on_association(event)
+
+    def _peer_address(self, event: PeerAddressChange) -> None:
+        """Tell a core that tracks peer addresses (the registrar) about ASCONF changes."""
+        changed = getattr(self.core, "peer_addresses_changed", None)
+        if changed is None or event.assoc not in self._up:
+            return
+        try:
+            peers = self.endpoint.peer_addresses(event.assoc)
+        except TransportError:
+            return
+        self.call(lambda now: changed(event.assoc, peers, now))
+
+    def _may_answer_connect(self, event: AssociationChange) -> bool:
+        peers = {_norm(a) for a in event.peer_addresses}
+        return any(c.port == event.peer_port and (not peers or c.addresses & peers)
+                   for c in self._connecting.values())
+
+    def _deliver_up(self, assoc: int, key: Any, event: AssociationChange | None = None,
+                    port: int = 0) -> None:
+        if assoc in self._up:
+            return
+        held = self._held.pop(assoc, [])
+        if event is None and held and isinstance(held[0], AssociationChange):
+            event = held[0]
+        if event is not None and held and held[0] is event:
+            held = held[1:]
+        try:
+            peers: Sequence[str] = (event.peer_addresses if event is not None
+                                    else self.endpoint.peer_addresses(assoc))
+        except TransportError:
+            return  # gone already; its LOST event follows
+        self._up.add(assoc)
+        if event is not None:
+            port = event.peer_port
+        if self._peer_port:  # a core that wants it (the registrar)
+            self.call(lambda now: self.core.association_up(assoc, peers, now, key,
+                                                           peer_port=port))
+        else:
+            self.call(lambda now: self.core.association_up(assoc, peers, now, key))
+        if self._on_association is not None:
+            self._on_association(event or AssociationChange(
+                assoc, AssociationState.UP, tuple(peers), port))
+        for later in held:
+            self._event(later)
+
+    def _release_held(self) -> None:
+        """UPs held while connects were pending that no connect claimed are incoming ones."""
+        for assoc in list(self._held):
+            event = self._held[assoc][0]
+            if isinstance(event, AssociationChange) and not self._may_answer_connect(event):
+                self._deliver_up(assoc, None, event)
+
+    def _message(self, event: Message) -> None:
+        if event.ppid not in _CORE_PPIDS:
+            if self._on_data is not None:
+                self._on_data(event)
+            return
+        try:
+            message = wire.decode(event.data, event.ppid)
+        except wire.ParseError as exc:
+            log.warning("undecodable message on association %d: %s", event.assoc, exc)
+            error = exc
+            if self._error_ppid:  # a core serving ASAP and ENRP (the registrar)
+                self.call(lambda now: self.core.receive_error(event.assoc, error, now,
+                                                              ppid=event.ppid))
+            else:
+                self.call(lambda now: self.core.receive_error(event.assoc, error, now))
+            return
+        self.call(lambda now: self.core.receive(event.assoc, message, now))
+
+    # ----- tasks
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("client driver task failed", exc_info=task.exception())
+
+    async def _write(self) -> None:
+        while True:
+            op = await self._out.get()
+            try:
+                await op()
+            finally:
+                self._out.task_done()

@@ -1,0 +1,505 @@
+"""The usrsctp backend: userland SCTP over UDP encapsulation (RFC 6951), asyncio-native.
+
+usrsctp's threads only poke an eventfd; every socket call runs here, on the event loop.
+One usrsctp stack serves the whole process; its UDP port is chosen by ``configure()``,
+by ``RSERPOOL_USRSCTP_UDP_PORT``, or else is a free ephemeral port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from rserpool.transport.base import (
+    AssociationChange,
+    AssociationState,
+    Endpoint,
+    Event,
+    Message,
+    PeerAddressChange,
+    PeerAddressState,
+    SctpParameters,
+    SendFailed,
+    TransportError,
+)
+
+try:
+    from rserpool._core import usrsctp as _lib
+except ImportError:  # built without libusrsctp-dev
+    _lib = None  # type: ignore[assignment]
+
+AVAILABLE = _lib is not None
+
+_ASSOC_STATES = {
+    1: AssociationState.UP,
+    2: AssociationState.LOST,
+    3: AssociationState.RESTARTED,
+    4: AssociationState.SHUTDOWN,
+    5: AssociationState.CANT_START,
+}
+_ADDR_STATES = {
+    1: PeerAddressState.AVAILABLE,
+    2: PeerAddressState.UNREACHABLE,
+    3: PeerAddressState.REMOVED,
+    4: PeerAddressState.ADDED,
+    5: PeerAddressState.MADE_PRIMARY,
+    6: PeerAddressState.CONFIRMED,
+    7: PeerAddressState.POTENTIALLY_FAILED,
+}
+_T = TypeVar("_T")
+_ASCONF_POLL_S = 0.01
+_MAX_INIT_RETRANSMITS = 8
+_SEND_RETRY_MIN_S = 0.0005
+_SEND_RETRY_MAX_S = 0.008
+
+
+def _free_udp_port() -> int:
+    """A UDP port free on both IPv4 and IPv6 wildcard addresses."""
+    for _ in range(32):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as v4:
+            v4.bind(("0.0.0.0", 0))
+            port = int(v4.getsockname()[1])
+            try:
+                with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as v6:
+                    v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    v6.bind(("::", port))
+            except OSError:
+                continue
+            return port
+    raise TransportError(errno.EADDRINUSE, "no free UDP port for usrsctp encapsulation")
+
+
+def configure(udp_port: int | None = None) -> int:
+    """Start the process-wide usrsctp stack (once) and return its UDP encapsulation port."""
+    if _lib is None:
+        raise TransportError(errno.ENOPROTOOPT, "rserpool was built without libusrsctp")
+    if _lib.udp_port() >= 0:
+        if udp_port not in (None, 0, _lib.udp_port()):
+            raise TransportError(
+                errno.EADDRINUSE, f"usrsctp already runs on UDP port {_lib.udp_port()}"
+            )
+        return _lib.udp_port()
+    if udp_port is None:
+        env = os.environ.get("RSERPOOL_USRSCTP_UDP_PORT")
+        udp_port = int(env) if env else 0
+    return _lib.init(udp_port or _free_udp_port())
+
+
+async def _interface_of(address: str) -> tuple[int, str] | None:
+    """(ifindex, ifname) of the interface that holds a local address, or None."""
+    from pyroute2 import AsyncIPRoute
+
+    wanted = ipaddress.ip_address(address)
+    async with AsyncIPRoute() as ipr:
+        async for msg in await ipr.get_addr():
+            local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+            if local is not None and ipaddress.ip_address(local) == wanted:
+                index = int(msg["index"])
+                return index, socket.if_indextoname(index)
+    return None
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class UsrsctpEndpoint(Endpoint):
+    """A one-to-many SCTP endpoint on the process's usrsctp stack.
+
+    ``remote_udp_port`` is the UDP encapsulation port of peers (default: our own, which is
+    right when every process uses the same configured port, and within one process)."""
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        port: int = 0,
+        params: SctpParameters | None = None,
+        *,
+        remote_udp_port: int | None = None,
+    ) -> None:
+        if not addresses:
+            raise ValueError("an endpoint needs at least one local address")
+        self.params = params or SctpParameters()
+        self._addresses = list(addresses)
+        self._requested_port = port
+        self._remote_udp_port = remote_udp_port
+        self._port = 0
+        self._sock: _lib.Socket | None = None
+        self._efd = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[Event] = deque()
+        self._readers: deque[asyncio.Future[None]] = deque()
+        self._writers: list[asyncio.Future[None]] = []
+        self._connecting: dict[int, asyncio.Future[int]] = {}
+        self._peers: dict[int, tuple[list[str], int]] = {}
+        self._closing = False
+
+    # -- life cycle
+
+    async def open(self) -> None:
+        configure()
+        p = self.params
+        _lib.set_defaults(
+            p.rto_initial_ms, p.rto_min_ms, p.rto_max_ms, p.heartbeat_interval_ms,
+            p.path_max_retransmissions, p.association_max_retransmissions, p.pf_threshold,
+            p.send_buffer, p.receive_buffer,
+        )
+        v6 = any(ipaddress.ip_address(a).version == 6 for a in self._addresses)
+        family = socket.AF_INET6 if v6 else socket.AF_INET
+        self._loop = asyncio.get_running_loop()
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            remote = self._remote_udp_port or _lib.udp_port()
+            self._sock = _lib.Socket(family, self._efd, remote)
+            self._sock.configure(
+                p.rto_initial_ms, p.rto_min_ms, p.rto_max_ms, p.heartbeat_interval_ms,
+                p.path_max_retransmissions, p.association_max_retransmissions,
+                p.send_buffer, p.receive_buffer, p.streams,
+            )
+            self._port = await self._bind_first()
+            for address in self._addresses[1:]:
+                await self._bindx_add(address)
+            self._sock.listen()
+        except BaseException:
+            self._release()
+            raise
+        self._loop.add_reader(self._efd, self._on_wakeup)
+
+    async def close(self) -> None:
+        if self._sock is None:
+            return
+        self._closing = True
+        live = [a for a in self._peers if a not in self._connecting]
+        for assoc in live:
+            with contextlib.suppress(OSError):
+                self._sock.end(assoc, False)
+        # Let the graceful shutdowns finish (bounded), then release the socket.
+        deadline = asyncio.get_running_loop().time() + 2 * self.params.rto_max_ms / 1000
+        while self._peers and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(_ASCONF_POLL_S)
+            self._pump()
+        self._release()
+        err = TransportError(errno.EBADF, "endpoint closed")
+        pending: list[asyncio.Future[Any]] = [*self._connecting.values(), *self._writers]
+        for fut in pending:
+            if not fut.done():
+                fut.set_exception(err)
+        self._connecting.clear()
+        for reader in self._readers:
+            if not reader.done():
+                reader.set_result(None)
+
+    def _release(self) -> None:
+        if self._loop is not None and self._efd >= 0:
+            self._loop.remove_reader(self._efd)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._efd >= 0:
+            os.close(self._efd)
+            self._efd = -1
+
+    # -- addresses
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def local_addresses(self, assoc: int | None = None) -> list[str]:
+        return [a for a, _ in self._call(lambda s: s.local_addresses(assoc or 0), "getladdrs")]
+
+    def peer_addresses(self, assoc: int) -> list[str]:
+        return [a for a, _ in self._call(lambda s: s.peer_addresses(assoc), "getpaddrs")]
+
+    async def bindx_add(self, address: str) -> None:
+        await self._bindx_add(address)
+        await self._wait_asconf(address, present=True)
+
+    async def _bind_first(self) -> int:
+        address, port = self._addresses[0], self._requested_port
+        try:
+            return await self._retry_unknown(address, lambda s: s.bind(address, port))
+        except OSError as exc:
+            raise TransportError(exc.errno or 0, f"cannot bind port {port}", address) from exc
+
+    async def _bindx_add(self, address: str) -> None:
+        try:
+            await self._retry_unknown(address, lambda s: s.bindx(address, self._port, True))
+        except OSError as exc:
+            raise TransportError(exc.errno or 0, "bindx add failed", address) from exc
+
+    async def _retry_unknown(self, address: str, fn: Callable[[_lib.Socket], _T]) -> _T:
+        """Run a bind call; if usrsctp does not know the address yet, tell it and retry."""
+        sock = self._live()
+        try:
+            return fn(sock)
+        except OSError as exc:
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise
+            # Linux: usrsctp does not see addresses added after start-up; tell it.
+            where = await _interface_of(address)
+            if where is None:
+                raise TransportError(errno.EADDRNOTAVAIL, "not a local address", address) from exc
+            _lib.add_local_address(address, *where)
+        return fn(sock)
+
+    async def bindx_remove(self, address: str) -> None:
+        try:
+            self._live().bindx(address, self._port, False)
+        except OSError as exc:
+            raise TransportError(exc.errno or 0, "bindx remove failed", address) from exc
+        if await _interface_of(address) is None:
+            # Gone from the host too: drop it from usrsctp's address list.
+            _lib.del_local_address(address, 0, "")
+
+    async def _wait_asconf(self, address: str, present: bool) -> None:
+        """Wait until every association's peer acknowledged the ADD-IP (address in use)."""
+        loop = asyncio.get_running_loop()
+        p = self.params
+        deadline = loop.time() + p.association_max_retransmissions * p.rto_max_ms / 1000
+        want = ipaddress.ip_address(address)
+        for assoc in list(self._peers):
+            while True:
+                try:
+                    used = {ipaddress.ip_address(a) for a in self.local_addresses(assoc)}
+                except TransportError:
+                    break  # the association went away meanwhile
+                if (want in used) == present:
+                    break
+                if loop.time() > deadline:
+                    raise TransportError(
+                        errno.ETIMEDOUT, f"association {assoc}: peer did not acknowledge ASCONF",
+                        address,
+                    )
+                await asyncio.sleep(_ASCONF_POLL_S)
+
+    def set_primary(self, assoc: int, peer_address: str) -> None:
+        port = self._peer_port(assoc)
+        self._call(lambda s: s.set_primary(assoc, peer_address, port), "set primary",
+                   peer_address)
+
+    def set_peer_primary(self, assoc: int, local_address: str) -> None:
+        self._call(lambda s: s.set_peer_primary(assoc, local_address, self._port),
+                   "set peer primary", local_address)
+
+    def heartbeat(self, assoc: int, peer_address: str) -> None:
+        """Probe one peer address now (SPP_HB_DEMAND): confirms a new path quickly."""
+        port = self._peer_port(assoc)
+        self._call(lambda s: s.heartbeat(assoc, peer_address, port), "heartbeat", peer_address)
+
+    def _peer_port(self, assoc: int) -> int:
+        try:
+            return self._peers[assoc][1]
+        except KeyError:
+            raise TransportError(errno.ENOENT, f"no association {assoc}") from None
+
+    # -- associations
+
+    async def connect(self, addresses: Sequence[str], port: int) -> int:
+        try:
+            assoc = self._live().connectx(list(addresses), port)
+        except (OSError, ValueError) as exc:
+            code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
+            raise TransportError(code, f"connect failed: {exc}", ",".join(addresses)) from exc
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._connecting[assoc] = fut
+        self._peers.setdefault(assoc, (list(addresses), port))
+        self._pump()
+        # usrsctp in blackhole mode may retransmit INIT forever to a closed port: bound it
+        # by what RFC 4960 would allow (Max.Init.Retransmits RTO.max-long waits).
+        p = self.params
+        limit = (p.rto_initial_ms + _MAX_INIT_RETRANSMITS * p.rto_max_ms) / 1000
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), limit)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                self._live().end(assoc, True)
+            self._peers.pop(assoc, None)
+            raise TransportError(
+                errno.ETIMEDOUT, f"association did not come up in {limit:.1f} s",
+                ",".join(addresses),
+            ) from None
+        finally:
+            self._connecting.pop(assoc, None)
+
+    def shutdown(self, assoc: int) -> None:
+        self._call(lambda s: s.end(assoc, False), "shutdown")
+
+    def abort(self, assoc: int) -> None:
+        self._call(lambda s: s.end(assoc, True), "abort")
+
+    # -- data
+
+    async def send(
+        self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
+    ) -> None:
+        sock = self._live()
+        if type(data) is not bytes:
+            data = bytes(data)
+        delay = _SEND_RETRY_MIN_S
+        while True:
+            try:
+                if sock.send(assoc, data, ppid, stream, unordered) == 0:
+                    return
+            except OSError as exc:
+                raise TransportError(
+                    exc.errno or 0, f"send on association {assoc} failed",
+                    self._address_of(assoc),
+                ) from exc
+            # Send buffer full. usrsctp does not reliably call the upcall when SACKs free
+            # space on a one-to-many socket, so retry on the next upcall or after a short,
+            # growing delay, whichever comes first.
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            self._writers.append(fut)
+            timer = loop.call_later(delay, _wake, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
+                with contextlib.suppress(ValueError):
+                    self._writers.remove(fut)
+            delay = min(delay * 2, _SEND_RETRY_MAX_S)
+            sock = self._live()
+
+    async def receive(self) -> Event:
+        while not self._queue:
+            if self._sock is None:
+                raise TransportError(errno.EBADF, "endpoint closed")
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._readers.append(fut)
+            try:
+                await fut
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._readers.remove(fut)
+        event = self._queue.popleft()
+        if len(self._queue) == self.params.receive_queue - 1:
+            self._pump()  # reading had stopped at the limit: resume
+        return event
+
+    # -- the event loop side
+
+    def _on_wakeup(self) -> None:
+        _lib.drain_eventfd(self._efd)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Read whatever usrsctp has (up to the queue limit) and wake blocked senders."""
+        sock = self._sock
+        if sock is None:
+            return
+        queue = self._queue
+        limit = self.params.receive_queue
+        got = False
+        while len(queue) < limit or self._closing:
+            try:
+                item = sock.receive()
+            except OSError as exc:
+                self._fail_all(TransportError(exc.errno or 0, "receive failed"))
+                return
+            if item is None:
+                break
+            if isinstance(item, Message):
+                queue.append(item)
+            else:
+                event = self._notification(item)
+                if event is None:
+                    continue
+                queue.append(event)
+            got = True
+        if got:
+            for fut in self._readers:
+                if not fut.done():
+                    fut.set_result(None)
+        if self._writers:
+            writers, self._writers = self._writers, []
+            for fut in writers:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _fail_all(self, err: TransportError) -> None:
+        pending: list[asyncio.Future[Any]] = [
+            *self._connecting.values(), *self._writers, *self._readers
+        ]
+        for fut in pending:
+            if not fut.done():
+                fut.set_exception(err)
+
+    def _notification(self, item: tuple[Any, ...]) -> Event | None:
+        kind = item[0]
+        if kind == _lib.ASSOC_CHANGE:
+            _, assoc, code, error = item
+            state = _ASSOC_STATES.get(code)
+            if state is None:
+                return None
+            if state in (AssociationState.UP, AssociationState.RESTARTED):
+                self._peers[assoc] = self._peer_info(assoc)
+                addrs, port = self._peers[assoc]
+            else:
+                addrs, port = self._peers.pop(assoc, ([], 0))
+            fut = self._connecting.get(assoc)
+            if fut is not None and not fut.done():
+                if state is AssociationState.UP:
+                    fut.set_result(assoc)
+                else:
+                    fut.set_exception(TransportError(
+                        error or errno.ECONNREFUSED, f"association {state.value}",
+                        ",".join(addrs),
+                    ))
+            return AssociationChange(assoc, state, tuple(addrs), port, error)
+        if kind == _lib.PEER_ADDR_CHANGE:
+            _, assoc, code, error, address = item
+            addr_state = _ADDR_STATES.get(code)
+            if addr_state is None or address is None:
+                return None
+            known = self._peers.get(assoc)
+            if known is not None:
+                if addr_state is PeerAddressState.ADDED and address not in known[0]:
+                    known[0].append(address)
+                elif addr_state is PeerAddressState.REMOVED and address in known[0]:
+                    known[0].remove(address)
+            return PeerAddressChange(assoc, address, addr_state, error)
+        if kind == _lib.SEND_FAILED:
+            _, assoc, error, data, ppid, stream = item
+            return SendFailed(assoc, data, ppid, stream, error)
+        return None  # SHUTDOWN_EVENT: the SHUTDOWN association change follows
+
+    def _peer_info(self, assoc: int) -> tuple[list[str], int]:
+        assert self._sock is not None
+        try:
+            pairs = self._sock.peer_addresses(assoc)
+        except OSError:
+            return self._peers.get(assoc, ([], 0))
+        return [a for a, _ in pairs], (pairs[0][1] if pairs else 0)
+
+    # -- helpers
+
+    def _live(self) -> _lib.Socket:
+        if self._sock is None:
+            raise TransportError(errno.EBADF, "endpoint is not open")
+        return self._sock
+
+    def _address_of(self, assoc: int) -> str | None:
+        known = self._peers.get(assoc)
+        return ",".join(known[0]) if known else None
+
+    def _call(
+        self, fn: Callable[[_lib.Socket], _T], what: str, address: str | None = None
+    ) -> _T:
+        try:
+            return fn(self._live())
+        except TransportError:
+            raise
+        except OSError as exc:
+            raise TransportError(exc.errno or 0, f"{what} failed", address) from exc
+        except ValueError as exc:
+            raise TransportError(errno.EINVAL, f"{what} failed: {exc}", address) from exc

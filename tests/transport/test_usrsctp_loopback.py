@@ -1,0 +1,185 @@
+"""Two usrsctp endpoints on loopback: streams, PPIDs, ordering, fragmentation, events, errors.
+
+Both endpoints use 127.0.0.1 (different ports): over UDP encapsulation the kernel picks
+the UDP source address by route, so other 127.0.0.x addresses would not be the source the
+peer sees."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from usrsctp_util import next_assoc_change, next_message, require_usrsctp
+
+from rserpool.transport import (
+    AssociationState,
+    Message,
+    SctpParameters,
+    TransportError,
+    open_endpoint,
+)
+
+pytestmark = pytest.mark.usrsctp
+LOCAL = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _usrsctp() -> None:
+    require_usrsctp()
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_streams_ppids_ordered_and_unordered() -> None:
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            sent = []
+            for i in range(60):
+                stream, ppid, unordered = i % 4, 1000 + i % 3, i % 5 == 0
+                data = f"{i}".encode()
+                await client.send(assoc, data, ppid, stream, unordered)
+                sent.append((data, ppid, stream, unordered))
+            got = [await next_message(server) for _ in sent]
+            assert sorted((m.data, m.ppid, m.stream, m.unordered) for m in got) == sorted(sent)
+            per_stream: dict[int, list[bytes]] = defaultdict(list)
+            for m in got:
+                if not m.unordered:
+                    per_stream[m.stream].append(m.data)
+            for stream, datas in per_stream.items():
+                expected = [d for d, _, s, u in sent if s == stream and not u]
+                assert datas == expected, f"stream {stream} out of order"
+            # and back the other way, on the server's association id
+            await server.send(got[0].assoc, b"pong", 0xFFFFFFFF, 15)
+            reply = await next_message(client)
+            assert (reply.assoc, reply.data, reply.ppid, reply.stream) == (
+                assoc, b"pong", 0xFFFFFFFF, 15
+            )
+
+    run(main())
+
+
+def test_large_message_is_fragmented_and_reassembled() -> None:
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            blob = os.urandom(256 * 1024)
+            await client.send(assoc, blob, 51, 2)
+            await client.send(assoc, b"after", 51, 2)
+            first, second = await next_message(server), await next_message(server)
+            assert len(first.data) == len(blob) and first.data == blob
+            assert second.data == b"after"
+
+    run(main())
+
+
+def test_association_events_carry_peer_addresses() -> None:
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            up_client = await next_assoc_change(client)
+            up_server = await next_assoc_change(server)
+            assert (up_client.assoc, up_client.state) == (assoc, AssociationState.UP)
+            assert up_client.peer_addresses == (LOCAL,) and up_client.peer_port == server.port
+            assert up_server.state is AssociationState.UP
+            assert up_server.peer_addresses == (LOCAL,) and up_server.peer_port == client.port
+            assert server.peer_addresses(up_server.assoc) == [LOCAL]
+            assert client.local_addresses(assoc) == [LOCAL]
+
+            client.shutdown(assoc)
+            down_server = await next_assoc_change(server)
+            down_client = await next_assoc_change(client)
+            assert down_server.state is AssociationState.SHUTDOWN
+            assert down_server.peer_addresses == (LOCAL,)
+            assert down_client.state is AssociationState.SHUTDOWN
+            assert down_client.peer_addresses == (LOCAL,) and down_client.assoc == assoc
+
+    run(main())
+
+
+def test_receive_back_pressure_loses_nothing() -> None:
+    """A reader that stops reading stalls the sender instead of dropping messages."""
+    params = SctpParameters(receive_queue=4, send_buffer=64 * 1024, receive_buffer=64 * 1024)
+
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL], 0, params) as server, open_endpoint(
+            "usrsctp", [LOCAL], 0, params
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            payload = b"x" * 4000
+            count = 400  # 1.6 MB, far more than both buffers and the queue hold
+
+            async def produce() -> None:
+                for i in range(count):
+                    await client.send(assoc, i.to_bytes(4, "big") + payload, 9)
+
+            producer = asyncio.create_task(produce())
+            await asyncio.sleep(0.3)
+            assert not producer.done(), "sender should be blocked by the full buffers"
+            numbers = [int.from_bytes((await next_message(server)).data[:4], "big")
+                       for _ in range(count)]
+            await producer
+            assert numbers == list(range(count))
+
+    run(main())
+
+
+def test_errors_name_errno_and_address() -> None:
+    async def main() -> None:
+        with pytest.raises(TransportError) as bad_bind:
+            async with open_endpoint("usrsctp", ["198.51.100.77"]):
+                pass
+        assert bad_bind.value.errno == errno.EADDRNOTAVAIL
+        assert bad_bind.value.address == "198.51.100.77"
+
+        async with open_endpoint("usrsctp", [LOCAL]) as endpoint:
+            with pytest.raises(TransportError) as bad_text:
+                await endpoint.connect(["not-an-address"], 5000)
+            assert bad_text.value.errno == errno.EINVAL
+            assert bad_text.value.address == "not-an-address"
+
+
+            with pytest.raises(TransportError) as no_assoc:
+                await endpoint.send(12345, b"lost?", 0)
+            assert no_assoc.value.errno != 0
+
+            with pytest.raises(TransportError) as taken:
+                async with open_endpoint("usrsctp", [LOCAL], endpoint.port):
+                    pass
+            assert taken.value.errno == errno.EADDRINUSE
+
+        # Nobody listens there; in blackhole mode no ABORT comes back, so connect gives up.
+        quick = SctpParameters(rto_initial_ms=50, rto_min_ms=20, rto_max_ms=100)
+        async with open_endpoint("usrsctp", [LOCAL], 0, quick) as endpoint:
+            with pytest.raises(TransportError) as nobody:
+                await endpoint.connect([LOCAL], 9)
+            assert nobody.value.errno in (errno.ETIMEDOUT, errno.ECONNREFUSED)
+            assert nobody.value.address == LOCAL
+
+    run(main())
+
+
+def test_message_fields() -> None:
+    m = Message(1, b"a", 2, 3)
+    assert not m.unordered
+
+
+def test_stub_matches_binding() -> None:
+    from mypy import stubtest
+
+    assert stubtest.test_stubs(stubtest.parse_options(
+        ["--mypy-config-file", str(ROOT / "pyproject.toml"), "rserpool._core.usrsctp"]
+    )) == 0

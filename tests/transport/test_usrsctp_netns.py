@@ -1,0 +1,169 @@
+"""usrsctp between two network namespaces joined by two veth links: failover and
+make-before-break mobility (ASCONF add-ip / delete-ip / set-primary) with no loss.
+
+Each endpoint runs in its own process inside its namespace (a usrsctp stack is per
+process), driven over a pipe by ``usrsctp_peer.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from usrsctp_util import require_usrsctp
+
+pytestmark = [pytest.mark.usrsctp, pytest.mark.netns]
+PEER = Path(__file__).with_name("usrsctp_peer.py")
+UDP_PORT = "9899"  # RFC 6951; both namespaces use it, so peers know each other's port
+RATE_INTERVAL = 0.001  # 1,000 messages/s
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+class Net:
+    """Namespaces A (client) and B (server); link 1: 10.1.0.0/24, link 2: 10.2.0.0/24."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.a, self.b = f"rsp-{tag}-a", f"rsp-{tag}-b"
+
+    def create(self, client_link2_address: bool) -> None:
+        ip("netns", "add", self.a)
+        ip("netns", "add", self.b)
+        for ns in (self.a, self.b):
+            ip("-n", ns, "link", "set", "lo", "up")
+        for link in ("1", "2"):
+            ip("link", "add", f"va{link}", "netns", self.a, "type", "veth",
+               "peer", "name", f"vb{link}", "netns", self.b)
+            ip("-n", self.b, "addr", "add", f"10.{link}.0.2/24", "dev", f"vb{link}")
+            if link == "1" or client_link2_address:
+                ip("-n", self.a, "addr", "add", f"10.{link}.0.1/24", "dev", f"va{link}")
+            for ns, dev in ((self.a, f"va{link}"), (self.b, f"vb{link}")):
+                ip("-n", ns, "link", "set", dev, "up")
+
+    def remove(self) -> None:
+        for ns in (self.a, self.b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+class Peer:
+    """A usrsctp endpoint process inside a namespace."""
+
+    def __init__(self, ns: str) -> None:
+        env = {**os.environ, "RSERPOOL_USRSCTP_UDP_PORT": UDP_PORT}
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, str(PEER)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env,
+        )
+
+    def __call__(self, op: str, **args: Any) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
+        line = self.proc.stdout.readline()
+        assert line, f"peer process died during {op}"
+        answer = json.loads(line)
+        assert "error" not in answer, f"{op}: {answer['error']}"
+        return answer["ok"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(AssertionError):
+                self("close")
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def net(request: pytest.FixtureRequest) -> Iterator[Net]:
+    require_usrsctp()
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    net = Net()
+    try:
+        net.create(client_link2_address=request.param)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        net.remove()
+        pytest.skip(f"cannot create network namespaces here: {exc}")
+    yield net
+    net.remove()
+
+
+def check_no_loss(report: dict[str, Any], count: int) -> None:
+    # four streams: order holds per stream, so compare as a set (and count duplicates)
+    assert sorted(report["sequence"]) == list(range(count)), (
+        f"lost {count - len(set(report['sequence']))} of {count} messages"
+    )
+
+
+@pytest.mark.parametrize("net", [True], indirect=True)
+def test_primary_link_down_keeps_delivering(net: Net) -> None:
+    server, client = Peer(net.b), Peer(net.a)
+    try:
+        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
+        client("open", addresses=["10.1.0.1", "10.2.0.1"], port=0)
+        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
+        count = 3000
+        client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
+        server("report", expect=1000, wait=10)
+        ip("-n", net.a, "link", "set", "va1", "down")  # the primary path dies
+        assert client("wait_sent") == count
+        report = server("report", expect=count, wait=30)
+        print(f"\nfailover: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
+              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
+        check_no_loss(report, count)
+    finally:
+        client.stop()
+        server.stop()
+
+
+@pytest.mark.parametrize("net", [False], indirect=True)
+def test_make_before_break_moves_the_association(net: Net) -> None:
+    server, client = Peer(net.b), Peer(net.a)
+    try:
+        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
+        client("open", addresses=["10.1.0.1"], port=0)
+        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
+        count = 4000
+        client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
+        server("report", expect=500, wait=10)
+
+        # A new address appears after usrsctp started: announce it, then move over.
+        ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")
+        used = client("bindx_add", address="10.2.0.1", assoc=assoc)
+        assert "10.2.0.1" in used
+        client("set_peer_primary", assoc=assoc, address="10.2.0.1")
+        client("set_primary", assoc=assoc, address="10.2.0.2")
+        client("heartbeat", assoc=assoc, address="10.2.0.2")
+        used = client("bindx_remove", address="10.1.0.1", assoc=assoc)
+        assert used == ["10.2.0.1"]
+        ip("-n", net.a, "addr", "del", "10.1.0.1/24", "dev", "va1")
+
+        assert client("wait_sent") == count
+        report = server("report", expect=count, wait=30)
+        print(f"\nmake-before-break: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
+              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
+        check_no_loss(report, count)
+        seen = [(state, address) for kind, state, address, _ in report["events"]
+                if kind == "peer_addr"]
+        print("server saw:", seen)
+        for expected in (("added", "10.2.0.1"), ("made_primary", "10.2.0.1"),
+                         ("removed", "10.1.0.1")):
+            assert expected in seen, f"server did not see {expected}"
+        assert seen.index(("added", "10.2.0.1")) < seen.index(("removed", "10.1.0.1"))
+        server_assoc = next(e[3] for e in report["events"] if e[:2] == ["assoc", "up"])
+        assert server("peer_addresses", assoc=server_assoc) == ["10.2.0.1"]
+    finally:
+        client.stop()
+        server.stop()
+
