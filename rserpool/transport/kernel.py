@@ -30,6 +30,7 @@ from rserpool.transport.base import (
     PeerAddressChange,
     PeerAddressState,
     SctpParameters,
+    SendFailed,
     TransportError,
 )
 
@@ -451,10 +452,12 @@ class KernelEndpoint(Endpoint):
         raise TransportError(errno.EPROTO, "data without SCTP_RCVINFO")
 
     def _on_notification(self, raw: bytes) -> None:
-        kind, _flags, _length = _NOTIFY.unpack_from(raw)
+        kind, _flags, length = _NOTIFY.unpack_from(raw)
         if kind == SCTP_ASSOC_CHANGE:
             state, error, _out, _in, assoc = _ASSOC_CHANGE.unpack_from(raw)
-            self._on_assoc_change(assoc, _ASSOC_STATES.get(state, AssociationState.LOST), error)
+            # sac_error carries the SCTP error cause in network byte order
+            state_ = _ASSOC_STATES.get(state, AssociationState.LOST)
+            self._on_assoc_change(assoc, state_, socket.ntohs(error))
         elif kind == SCTP_PEER_ADDR_CHANGE:
             address, state, error, assoc = _PADDR_CHANGE.unpack_from(raw)
             peer = _parse_sockaddr(address)
@@ -462,6 +465,11 @@ class KernelEndpoint(Endpoint):
                 with contextlib.suppress(TransportError):
                     self._peers[assoc] = self._peer_list(assoc)
             self._emit(PeerAddressChange(assoc, peer, _ADDRESS_STATES[state], error))
+        elif kind == SCTP_SEND_FAILED_EVENT:
+            error, info, assoc = _SEND_FAILED.unpack_from(raw)
+            sid, _flags, ppid, _context, _assoc = _SNDINFO.unpack(info)
+            data = raw[_SEND_FAILED.size : length]
+            self._emit(SendFailed(assoc, data, socket.ntohl(ppid), sid, error))
 
     def _on_assoc_change(self, assoc: int, state: AssociationState, error: int) -> None:
         if state in (AssociationState.UP, AssociationState.RESTARTED):
