@@ -74,7 +74,7 @@ pip_in pysctp pytest pytest-timeout hypothesis
 cd $ROOT
 export PYTHONDONTWRITEBYTECODE=1
 set +e
-\$V/bin/pytest -p no:cacheprovider -rs -m kernel_sctp ${FILES[*]} $*
+\$V/bin/pytest -p no:cacheprovider -rsP -m kernel_sctp ${FILES[*]} $*
 EOF
 )
 set +e
