@@ -1,5 +1,8 @@
 """Cython binding to libusrsctp (see usrsctp.pyx)."""
 
+from collections import deque
+from typing import Any
+
 from typing_extensions import disjoint_base
 
 from rserpool.transport.base import Message
@@ -59,3 +62,4 @@ class Socket:
     def end(self, assoc: int, abort: bool) -> None: ...
     def events(self) -> int: ...
     def receive(self) -> Message | tuple[int, ...] | None: ...
+    def pump(self, queue: deque[Any], limit: int) -> tuple[Any, ...] | None: ...

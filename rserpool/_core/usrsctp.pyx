@@ -611,12 +611,26 @@ cdef class Socket:
         """SCTP_EVENT_READ / WRITE / ERROR bits of the socket right now."""
         return usrsctp_get_events(self._live())
 
-    cpdef object receive(self):
+    def receive(self):
         """The next complete message (a Message) or notification (a tuple), or None.
 
         Notifications: (ASSOC_CHANGE, assoc, state, error),
         (PEER_ADDR_CHANGE, assoc, state, error, address),
         (SEND_FAILED, assoc, error, data, ppid, stream), (SHUTDOWN_EVENT, assoc)."""
+        return self._next()
+
+    def pump(self, queue, Py_ssize_t limit):
+        """Append messages to ``queue`` until it holds ``limit`` items or nothing is left;
+        stop early at a notification and return it (else None)."""
+        cdef object item
+        while len(queue) < limit:
+            item = self._next()
+            if item is None or type(item) is tuple:
+                return item
+            queue.append(item)
+        return None
+
+    cdef object _next(self):
         cdef sctp_rcvinfo info
         cdef socklen_t infolen
         cdef unsigned int infotype
@@ -629,7 +643,6 @@ cdef class Socket:
             infolen = sizeof(info)
             infotype = 0
             flags = 0
-            memset(&info, 0, sizeof(info))
             n = usrsctp_recvv(so, self.buf, RECV_BUFFER, NULL, NULL, &info, &infolen,
                               &infotype, &flags)
             if n < 0:

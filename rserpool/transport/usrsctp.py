@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib
 import ipaddress
 import os
 import socket
@@ -22,7 +23,6 @@ from rserpool.transport.base import (
     AssociationState,
     Endpoint,
     Event,
-    Message,
     PeerAddressChange,
     PeerAddressState,
     SctpParameters,
@@ -57,7 +57,7 @@ _T = TypeVar("_T")
 _ASCONF_POLL_S = 0.01
 _MAX_INIT_RETRANSMITS = 8
 _SEND_RETRY_MIN_S = 0.0005
-_SEND_RETRY_MAX_S = 0.008
+_SEND_RETRY_MAX_S = 0.002
 
 
 def _free_udp_port() -> int:
@@ -136,7 +136,8 @@ class UsrsctpEndpoint(Endpoint):
         self._efd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[Event] = deque()
-        self._readers: deque[asyncio.Future[None]] = deque()
+        self._readers: list[asyncio.Future[None]] = []
+        self._paused = False
         self._writers: list[asyncio.Future[None]] = []
         self._connecting: dict[int, asyncio.Future[int]] = {}
         self._peers: dict[int, tuple[list[str], int]] = {}
@@ -146,6 +147,8 @@ class UsrsctpEndpoint(Endpoint):
 
     async def open(self) -> None:
         configure()
+        # Imported now (~170 ms) rather than in the middle of a live bindx_add.
+        importlib.import_module("pyroute2")
         p = self.params
         _lib.set_defaults(
             p.rto_initial_ms, p.rto_min_ms, p.rto_max_ms, p.heartbeat_interval_ms,
@@ -371,19 +374,20 @@ class UsrsctpEndpoint(Endpoint):
             sock = self._live()
 
     async def receive(self) -> Event:
-        while not self._queue:
+        queue = self._queue
+        if not queue:
+            # Often usrsctp's thread has already queued the answer: read it without a
+            # round through the event loop.
+            self._pump()
+        while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._readers.append(fut)
-            try:
-                await fut
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._readers.remove(fut)
-        event = self._queue.popleft()
-        if len(self._queue) == self.params.receive_queue - 1:
-            self._pump()  # reading had stopped at the limit: resume
+            await fut
+        event = queue.popleft()
+        if self._paused:
+            self._pump()  # reading had stopped at the queue limit: resume
         return event
 
     # -- the event loop side
@@ -398,26 +402,20 @@ class UsrsctpEndpoint(Endpoint):
         if sock is None:
             return
         queue = self._queue
-        limit = self.params.receive_queue
-        got = False
-        while len(queue) < limit or self._closing:
-            try:
-                item = sock.receive()
-            except OSError as exc:
-                self._fail_all(TransportError(exc.errno or 0, "receive failed"))
-                return
-            if item is None:
-                break
-            if isinstance(item, Message):
-                queue.append(item)
-            else:
-                event = self._notification(item)
-                if event is None:
-                    continue
-                queue.append(event)
-            got = True
-        if got:
-            for fut in self._readers:
+        before = len(queue)
+        limit = 1 << 62 if self._closing else self.params.receive_queue
+        try:
+            while (note := sock.pump(queue, limit)) is not None:
+                event = self._notification(note)
+                if event is not None:
+                    queue.append(event)
+        except OSError as exc:
+            self._fail_all(TransportError(exc.errno or 0, "receive failed"))
+            return
+        self._paused = len(queue) >= limit
+        if len(queue) > before and self._readers:
+            readers, self._readers = self._readers, []
+            for fut in readers:
                 if not fut.done():
                     fut.set_result(None)
         if self._writers:

@@ -110,6 +110,22 @@ def test_association_events_carry_peer_addresses() -> None:
     run(main())
 
 
+def test_ipv6_and_dual_stack_multihoming() -> None:
+    async def main() -> None:
+        async with open_endpoint("usrsctp", ["::1", LOCAL]) as server, open_endpoint(
+            "usrsctp", ["::1"]
+        ) as client:
+            assert sorted(server.local_addresses()) == sorted(["::1", LOCAL])
+            assoc = await client.connect(["::1", LOCAL], server.port)
+            assert sorted(client.peer_addresses(assoc)) == sorted(["::1", LOCAL])
+            await client.send(assoc, b"six", 6, 1)
+            message = await next_message(server)
+            assert (message.data, message.ppid, message.stream) == (b"six", 6, 1)
+            assert server.peer_addresses(message.assoc) == ["::1"]
+
+    run(main())
+
+
 def test_receive_back_pressure_loses_nothing() -> None:
     """A reader that stops reading stalls the sender instead of dropping messages."""
     params = SctpParameters(receive_queue=4, send_buffer=64 * 1024, receive_buffer=64 * 1024)

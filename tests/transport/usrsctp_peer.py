@@ -90,6 +90,7 @@ class Peer:
             return {
                 "sequence": [s for s, _ in self.arrivals],
                 "max_gap": max(gaps, default=0.0),
+                "arrivals": self.arrivals,
                 "events": self.events,
             }
         if op == "bindx_add":

@@ -1,0 +1,169 @@
+"""Handlespace speed and memory against the pure-Python baseline, measured in the same run.
+
+Every benchmark round times a batch of BATCH operations on a populated handlespace and
+undoes them untimed (setup), so the size stays put; per-operation times are median round
+time / BATCH. At the end a table of per-op times and baseline ratios is printed, with the
+targets of issue 3: <= 2 us per op at 100k PEs, >= 10x the baseline, <= 1 KiB per PE.
+"""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from baseline_handlespace import BaselineHandlespace
+
+from rserpool.handlespace import Handlespace
+from rserpool.wire import Policy, PolicyType, PoolElement, SctpTransport
+
+BATCH = 1_000
+ROUNDS = 7
+CONFIGS = {  # name: (PEs, pools)
+    "1k/1": (1_000, 1),
+    "10k/1": (10_000, 1),
+    "100k/1": (100_000, 1),
+    "100k/1000": (100_000, 1_000),
+}
+POLICIES = {"RR": PolicyType.ROUND_ROBIN, "WRAND": PolicyType.WEIGHTED_RANDOM,
+            "LU": PolicyType.LEAST_USED}
+IMPLS = {"cython": Handlespace, "baseline": BaselineHandlespace}
+RESULTS: dict[tuple[str, str, str, str], float] = {}   # (config, policy, op, impl) -> us/op
+MEMORY: dict[str, float] = {}
+
+
+def make_element(i: int, policy_type: int, rng: random.Random, load: int | None = None) -> Any:
+    policy = Policy(policy_type, weight=1 + i % 10,
+                    load=rng.randrange(1 << 32) if load is None else load)
+    address = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+    transport = SctpTransport(10_000 + i % 50_000, [address])
+    return PoolElement(i + 1, 0x1000 + i % 4, 30_000, transport, policy)
+
+
+class Workload:
+    """Pre-built elements for one (config, policy): the population, new PEs, updates."""
+
+    def __init__(self, config: str, policy: str) -> None:
+        size, pools = CONFIGS[config]
+        rng = random.Random(1)
+        t = POLICIES[policy]
+        self.handles = [b"pool-%04d" % p for p in range(pools)]
+        self.population = [(self.handles[i % pools], make_element(i, t, rng))
+                           for i in range(size)]
+        self.fresh = [(self.handles[i % pools], make_element(i, t, rng))
+                      for i in range(size, size + BATCH)]
+        picks = rng.sample(range(size), BATCH)
+        self.victims = [self.population[i] for i in picks]
+        self.updates = [(h, make_element(e.pe_identifier - 1, t, rng)) for h, e in self.victims]
+
+    def build(self, impl: str) -> Any:
+        hs = IMPLS[impl](seed=3)
+        for handle, e in self.population:
+            hs.register(handle, e, now=0.0, assoc=e.pe_identifier % 64)
+        return hs
+
+
+@pytest.fixture(scope="module", params=[(c, p) for c in CONFIGS for p in POLICIES],
+                ids=lambda cp: f"{cp[0]}-{cp[1]}")
+def workload(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, Workload, dict]]:
+    config, policy = request.param
+    load = Workload(config, policy)
+    built = {impl: load.build(impl) for impl in IMPLS}
+    yield config, policy, load, built
+
+
+def run(benchmark: Any, workload: tuple, impl: str, op: str) -> None:
+    config, policy, load, built = workload
+    hs = built[impl]
+    if op == "register_new":
+        def target() -> None:
+            for handle, e in load.fresh:
+                hs.register(handle, e, now=1.0)
+
+        def setup() -> None:
+            for handle, e in load.fresh:
+                hs.deregister(handle, e.pe_identifier)
+    elif op == "reregister":
+        state = {"flip": False}
+
+        def target() -> None:
+            items = load.updates if state["flip"] else load.victims
+            for handle, e in items:
+                hs.register(handle, e, now=1.0)
+
+        def setup() -> None:
+            state["flip"] = not state["flip"]
+    elif op == "deregister":
+        def target() -> None:
+            for handle, e in load.victims:
+                hs.deregister(handle, e.pe_identifier)
+
+        def setup() -> None:
+            for handle, e in load.victims:
+                hs.register(handle, e, now=1.0)
+    else:
+        handles = [load.handles[i % len(load.handles)] for i in range(BATCH)]
+
+        def target() -> None:
+            for handle in handles:
+                hs.select(handle, 3)
+
+        def setup() -> None:
+            pass
+    benchmark.group = f"{config} {policy} {op}"
+    benchmark.pedantic(target, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    per_op = benchmark.stats.stats.median / BATCH * 1e6
+    benchmark.extra_info["us_per_op"] = per_op
+    RESULTS[(config, policy, op, impl)] = per_op
+    if op in ("register_new", "deregister"):    # leave the population as it was
+        setup()
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+@pytest.mark.parametrize("op", ["register_new", "reregister", "deregister", "select3"])
+def test_operation(benchmark: Any, workload: tuple, op: str, impl: str) -> None:
+    run(benchmark, workload, impl, op)
+
+
+def test_memory_per_pe_at_100k(benchmark: Any) -> None:
+    """Bytes per PE the handlespace itself allocates (elements built beforehand)."""
+    load = Workload("100k/1", "LU")
+    for impl in IMPLS:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        hs = load.build(impl)
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        MEMORY[impl] = (after - before) / len(load.population)
+        del hs
+    benchmark.extra_info.update({f"bytes_per_pe_{k}": v for k, v in MEMORY.items()})
+    benchmark.pedantic(load.build, args=("cython",), rounds=1, iterations=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def report(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    terminal = request.config.pluginmanager.getplugin("terminalreporter")
+    if terminal is None or not RESULTS:
+        return
+    write = terminal.write_line
+    write("")
+    write("handlespace: us/op (cython | baseline | ratio)   targets at 100k: <= 2 us, >= 10x")
+    for config in CONFIGS:
+        for policy in POLICIES:
+            cells = []
+            for op in ("register_new", "reregister", "deregister", "select3"):
+                ours = RESULTS.get((config, policy, op, "cython"))
+                base = RESULTS.get((config, policy, op, "baseline"))
+                if ours is None or base is None:
+                    continue
+                flag = ""
+                if config.startswith("100k") and (ours > 2.0 or base / ours < 10):
+                    flag = " MISS"
+                cells.append(f"{op} {ours:6.3f} | {base:7.2f} | {base / ours:5.1f}x{flag}")
+            if cells:
+                write(f"  {config:>9} {policy:5}  " + ";  ".join(cells))
+    for impl, per_pe in MEMORY.items():
+        write(f"  memory per PE at 100k ({impl}): {per_pe:.0f} bytes (target <= 1024)")

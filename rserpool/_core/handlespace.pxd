@@ -1,0 +1,73 @@
+# C records of the handlespace: one PoolRec per pool handle, one PENode per pool element,
+# one Group per home registrar and per association. A PENode sits in its pool's member
+# array and selection structure, the PE map, its owner's and its association's lists, and
+# the timer heap.
+from cpython.object cimport PyObject
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+
+from rserpool._core.fenwick cimport Fenwick
+from rserpool._core.timers cimport TimerSlot
+from rserpool._core.tree cimport TNode, Tree
+
+cdef struct PoolRec
+cdef struct Group
+
+
+cdef struct PENode:
+    TNode sel                   # must stay first: ordered policies' selection tree
+    TimerSlot timer
+    PoolRec* pool
+    PyObject* element           # the registered wire.PoolElement (owned reference)
+    Group* owner_group          # home registrar: list of its PEs, their checksum sum
+    PENode* owner_prev
+    PENode* owner_next
+    Group* assoc_group          # association the PE registered over, or NULL
+    PENode* assoc_prev
+    PENode* assoc_next
+    Py_ssize_t slot             # index in pool.members (and the Fenwick tree)
+    int64_t assoc
+    uint64_t seq                # per-pool sequence: tie-breaker and round-robin position
+    uint64_t round              # weighted round robin: the PE's current round
+    uint64_t value              # randomized policies: the PE's selection weight
+    uint32_t credit             # weighted round robin: picks left in this round
+    uint32_t degradation        # accumulated load degradation since the last registration
+    uint32_t checksum           # this PE's folded 16-bit checksum contribution
+    uint32_t pe_id
+    uint32_t owner
+    uint32_t weight
+    uint32_t priority
+    uint32_t load
+    uint32_t load_degradation
+    uint32_t load_dpf
+    uint32_t weight_dpf
+    uint32_t distance
+    uint8_t timer_code
+
+
+cdef struct PoolRec:
+    PyObject* handle            # the pool handle (bytes, owned reference)
+    const char* hbuf            # its bytes
+    Py_ssize_t hlen
+    Py_hash_t hash
+    PENode** members            # dense, in no particular order; PENode.slot indexes it
+    Py_ssize_t size
+    Py_ssize_t capacity
+    PENode** by_id              # members sorted by PE id, rebuilt when stale
+    bint by_id_stale
+    Tree selection              # ordered policies: PEs by (policy key, seq)
+    Fenwick values              # randomized policies: selection weights by slot
+    uint32_t policy_type
+    uint8_t randomized          # 1: choose by value sums; 0: take the first in key order
+    uint64_t next_seq
+    uint64_t handle_sum         # ones'-complement partial sum of the handle's 16-bit words
+    PyObject* transport_type    # type of the first PE's user transport (owned reference)
+    int transport_use
+
+
+cdef struct Group:
+    uint64_t key
+    PENode* head                # doubly linked through owner_* or assoc_* of the PEs
+    Py_ssize_t size
+    uint64_t checksum_sum       # owners: plain sum of the members' checksum contributions
+    PENode** sorted             # members by (pool handle, PE id), rebuilt when stale
+    bint sorted_stale

@@ -1,0 +1,994 @@
+# cython: auto_pickle=False, autotestdict=False
+"""The handlespace: pools of pool elements, selection by pool policy, PE checksums, timers.
+
+Every PE is one C record (PENode, see handlespace.pxd). It is found by (pool, PE id) in an
+open-addressing map; it sits in its pool's member array and selection structure (a treap
+ordered by the policy key for the ordered policies, a Fenwick tree of selection weights for
+the randomized ones), in the list of its home registrar (the ownership index) and of the
+association it registered over (the connection index), and in the one timer heap. Sorted
+views (PEs by id, pools by handle, a registrar's PEs) are built when first asked for after
+a change. The registered `wire.PoolElement` object is kept by reference; the policy values
+the structures need are copied into the record at registration.
+
+PE checksum (RFC 5353): each PE contributes the 16-bit big-endian words of its pool handle
+(an odd last byte padded with a zero byte) and of its 32-bit PE identifier; the checksum is
+the ones' complement of the ones'-complement sum of all contributions. It is kept
+incrementally for the whole handlespace and for every home registrar.
+"""
+
+import os
+from enum import IntEnum
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.object cimport PyObject, PyObject_Hash
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport qsort
+from libc.string cimport memcmp, memcpy, memset
+
+from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_reserve
+from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
+from rserpool._core.policies cimport (
+    pe_of_sel,
+    policy_join,
+    policy_primary,
+    policy_randomized,
+    policy_refresh,
+    policy_selected,
+    policy_value,
+)
+from rserpool._core.timers cimport (
+    TimerHeap,
+    TimerSlot,
+    heap_cancel,
+    heap_free,
+    heap_init,
+    heap_peek,
+    heap_pop_due,
+    heap_schedule,
+)
+from rserpool._core.tree cimport (
+    TNode,
+    tree_first,
+    tree_height,
+    tree_init,
+    tree_insert,
+    tree_next,
+    tree_rekey,
+    tree_remove,
+)
+from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
+from rserpool.wire import Cause
+
+DEFAULT_MAX_POOLS = 100_000
+DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
+DEFAULT_MAX_ADDRESSES = _CODEC_MAX_ADDRESSES     # the limit of the codec
+
+cdef enum:
+    REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
+
+
+class TimerCode(IntEnum):
+    """What a PE's timer is for. A due LIFETIME timer also removes the PE (see expire)."""
+
+    LIFETIME = 1
+    KEEPALIVE_TRANSMISSION = 2
+    KEEPALIVE_TIMEOUT = 3
+
+
+class HandlespaceError(ValueError):
+    """A registration the handlespace refuses; `.cause` is the RFC 5354 cause code."""
+
+    def __init__(self, cause, message):
+        super().__init__(f"{message} ({Cause(cause).name})")
+        self.cause = Cause(cause)
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+cdef inline uint64_t _splitmix(uint64_t* state) noexcept nogil:
+    cdef uint64_t z
+    state[0] += 0x9E3779B97F4A7C15ULL
+    z = state[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline uint32_t _fold(uint64_t s) noexcept nogil:
+    """Ones'-complement fold to 16 bits (end-around carry)."""
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return <uint32_t>s
+
+
+cdef uint64_t _words_sum(const unsigned char* data, Py_ssize_t size) noexcept nogil:
+    """Sum of the big-endian 16-bit words of data; an odd last byte is the high byte."""
+    cdef uint64_t s = 0
+    cdef Py_ssize_t i = 0
+    while i + 1 < size:
+        s += (<uint64_t>data[i] << 8) | data[i + 1]
+        i += 2
+    if i < size:
+        s += <uint64_t>data[i] << 8
+    return s
+
+
+cdef inline uint64_t _assoc_key(int64_t assoc) noexcept nogil:
+    return <uint64_t>assoc
+
+
+cdef inline int _handle_cmp(const char* a, Py_ssize_t alen, const char* b,
+                            Py_ssize_t blen) noexcept nogil:
+    cdef int c = memcmp(a, b, alen if alen < blen else blen)
+    if c != 0:
+        return c
+    return -1 if alen < blen else (1 if alen > blen else 0)
+
+
+cdef inline int _pe_cmp(const PENode* x, const char* h, Py_ssize_t hlen,
+                        uint32_t pe_id) noexcept nogil:
+    """Sign of (x's pool handle, x's PE id) - (h, pe_id)."""
+    cdef int c = _handle_cmp(x.pool.hbuf, x.pool.hlen, h, hlen)
+    if c != 0:
+        return c
+    return -1 if x.pe_id < pe_id else (1 if x.pe_id > pe_id else 0)
+
+
+cdef int _by_id(const void* x, const void* y) noexcept nogil:
+    cdef uint32_t a = (<PENode**>x)[0].pe_id
+    cdef uint32_t b = (<PENode**>y)[0].pe_id
+    return -1 if a < b else (1 if a > b else 0)
+
+
+cdef int _by_handle_and_id(const void* x, const void* y) noexcept nogil:
+    cdef const PENode* b = (<PENode**>y)[0]
+    return _pe_cmp((<PENode**>x)[0], b.pool.hbuf, b.pool.hlen, b.pe_id)
+
+
+cdef int _by_handle(const void* x, const void* y) noexcept nogil:
+    cdef const PoolRec* a = (<PoolRec**>x)[0]
+    cdef const PoolRec* b = (<PoolRec**>y)[0]
+    return _handle_cmp(a.hbuf, a.hlen, b.hbuf, b.hlen)
+
+
+cdef uint32_t _u32(value, str what) except? 0xffffffff:
+    """A u32 policy or identity field, or HandlespaceError(INVALID_VALUES)."""
+    try:
+        return value
+    except (OverflowError, TypeError):
+        raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
+
+
+cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
+    """The group of key, created empty if needed."""
+    cdef Group* g = <Group*>map_get(groups, key, 0)
+    if g != NULL:
+        return g
+    g = <Group*>PyMem_Malloc(sizeof(Group))
+    if g == NULL:
+        raise MemoryError()
+    memset(g, 0, sizeof(Group))
+    g.key = key
+    try:
+        map_put(groups, key, 0, g)
+    except MemoryError:
+        PyMem_Free(g)
+        raise
+    return g
+
+
+cdef void _group_drop(Map* groups, Group* g) noexcept:
+    map_delete(groups, g.key, 0, g)
+    PyMem_Free(g.sorted)
+    PyMem_Free(g)
+
+
+cdef void _groups_free(Map* groups) noexcept:
+    cdef Py_ssize_t i
+    cdef Group* g
+    for i in range(groups.mask + 1):
+        g = <Group*>groups.cells[i].value
+        if g != NULL:
+            PyMem_Free(g.sorted)
+            PyMem_Free(g)
+    map_free(groups)
+
+
+# ---------------------------------------------------------------------- the handlespace
+
+
+cdef class Handlespace:
+    """Pools by handle, their PEs, selection by pool policy, ownership, timers, checksums."""
+
+    cdef Map _pes                # (PoolRec*, PE id) -> PENode*
+    cdef Map _pools              # (hash of handle, 0) -> PoolRec*
+    cdef Map _owners             # (home registrar id, 0) -> Group*
+    cdef Map _assocs             # (association id, 0) -> Group*
+    cdef PoolRec** _pool_order   # pools by handle, rebuilt when stale
+    cdef Py_ssize_t _pool_order_size
+    cdef bint _pool_order_stale
+    cdef TimerHeap _timers
+    cdef Py_ssize_t _size
+    cdef uint64_t _checksum_sum
+    cdef uint64_t _rng           # xorshift64* state for randomized selection
+    cdef uint64_t _prio_state    # splitmix64 state for treap priorities
+    cdef readonly Py_ssize_t max_pools
+    cdef readonly Py_ssize_t max_elements_per_pool
+    cdef readonly Py_ssize_t max_addresses
+
+    def __cinit__(self):
+        map_init(&self._pes)
+        map_init(&self._pools)
+        map_init(&self._owners)
+        map_init(&self._assocs)
+        heap_init(&self._timers)
+        self._pool_order = NULL
+        self._pool_order_size = 0
+        self._pool_order_stale = True
+
+    def __init__(self, seed=None, *, max_pools=DEFAULT_MAX_POOLS,
+                 max_elements_per_pool=DEFAULT_MAX_ELEMENTS_PER_POOL,
+                 max_addresses=DEFAULT_MAX_ADDRESSES):
+        cdef uint64_t state
+        if seed is None:
+            seed = int.from_bytes(os.urandom(8), "little")
+        state = <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
+        self._rng = _splitmix(&state) | 1
+        self._prio_state = _splitmix(&state)
+        if max_pools < 1 or max_elements_per_pool < 1 or max_addresses < 1:
+            raise ValueError("limits must be positive")
+        self.max_pools = max_pools
+        self.max_elements_per_pool = max_elements_per_pool
+        self.max_addresses = max_addresses
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i, j
+        cdef PoolRec* pool
+        for i in range(self._pools.mask + 1):
+            pool = <PoolRec*>self._pools.cells[i].value
+            if pool == NULL:
+                continue
+            for j in range(pool.size):
+                Py_DECREF(<object>pool.members[j].element)
+                PyMem_Free(pool.members[j])
+            pool.size = 0
+            self._free_pool(pool)
+        map_free(&self._pools)
+        map_free(&self._pes)
+        _groups_free(&self._owners)
+        _groups_free(&self._assocs)
+        PyMem_Free(self._pool_order)
+        heap_free(&self._timers)
+
+    # -------------------------------------------------------------- pools
+
+    cdef inline uint64_t _random(self) noexcept nogil:
+        self._rng ^= self._rng >> 12
+        self._rng ^= self._rng << 25
+        self._rng ^= self._rng >> 27
+        return self._rng * 0x2545F4914F6CDD1DULL
+
+    cdef PoolRec* _pool(self, bytes handle) except? NULL:
+        cdef Py_hash_t h = PyObject_Hash(handle)
+        cdef const char* buf = PyBytes_AS_STRING(handle)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(handle)
+        cdef Py_ssize_t i
+        cdef PoolRec* pool
+        if self._pools.used == 0:
+            return NULL
+        i = map_home(&self._pools, <uint64_t>h, 0)
+        while True:
+            pool = <PoolRec*>self._pools.cells[i].value
+            if pool == NULL:
+                return NULL
+            if (pool.hash == h and pool.hlen == size
+                    and (pool.handle == <PyObject*>handle or memcmp(pool.hbuf, buf, size) == 0)):
+                return pool
+            i = (i + 1) & self._pools.mask
+
+    cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
+        cdef PoolRec* pool = self._pool(handle)
+        if pool == NULL:
+            return NULL
+        return <PENode*>map_get(&self._pes, <uint64_t>pool, _u32(pe_id, "PE identifier"))
+
+    cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
+                            object transport_type, int transport_use) except NULL:
+        cdef PoolRec* pool = <PoolRec*>PyMem_Malloc(sizeof(PoolRec))
+        if pool == NULL:
+            raise MemoryError()
+        memset(pool, 0, sizeof(PoolRec))
+        pool.hash = PyObject_Hash(handle)
+        try:
+            map_put(&self._pools, <uint64_t>pool.hash, 0, pool)
+        except MemoryError:
+            PyMem_Free(pool)
+            raise
+        Py_INCREF(handle)
+        pool.handle = <PyObject*>handle
+        pool.hbuf = PyBytes_AS_STRING(handle)
+        pool.hlen = PyBytes_GET_SIZE(handle)
+        tree_init(&pool.selection)
+        fen_init(&pool.values)
+        pool.by_id_stale = True
+        pool.policy_type = policy_type
+        pool.randomized = randomized
+        pool.handle_sum = _words_sum(<const unsigned char*>pool.hbuf, pool.hlen)
+        Py_INCREF(transport_type)
+        pool.transport_type = <PyObject*>transport_type
+        pool.transport_use = transport_use
+        self._pool_order_stale = True
+        return pool
+
+    cdef void _free_pool(self, PoolRec* pool) noexcept:
+        map_delete(&self._pools, <uint64_t>pool.hash, 0, pool)
+        PyMem_Free(pool.members)
+        PyMem_Free(pool.by_id)
+        fen_free(&pool.values)
+        Py_DECREF(<object>pool.handle)
+        Py_DECREF(<object>pool.transport_type)
+        PyMem_Free(pool)
+        self._pool_order_stale = True
+
+    cdef int _add_member(self, PoolRec* pool, PENode* n) except -1:
+        cdef PENode** grown
+        cdef Py_ssize_t capacity
+        if pool.size == pool.capacity:
+            capacity = pool.capacity * 2 if pool.capacity else 8
+            grown = <PENode**>PyMem_Realloc(pool.members, capacity * sizeof(PENode*))
+            if grown == NULL:
+                raise MemoryError()
+            pool.members = grown
+            pool.capacity = capacity
+        if pool.randomized:
+            fen_reserve(&pool.values, pool.size + 1)
+            fen_add(&pool.values, pool.size, n.value)
+        n.slot = pool.size
+        pool.members[pool.size] = n
+        pool.size += 1
+        pool.by_id_stale = True
+        return 0
+
+    cdef void _remove_member(self, PoolRec* pool, PENode* n) noexcept:
+        cdef PENode* last = pool.members[pool.size - 1]
+        if pool.randomized:
+            fen_add(&pool.values, n.slot, -n.value)
+        if last != n:
+            if pool.randomized:
+                fen_add(&pool.values, last.slot, -last.value)
+                fen_add(&pool.values, n.slot, last.value)
+            pool.members[n.slot] = last
+            last.slot = n.slot
+        pool.size -= 1
+        pool.by_id_stale = True
+
+    cdef PENode** _by_id(self, PoolRec* pool) except NULL:
+        """The pool's PEs sorted by PE id."""
+        cdef PENode** grown
+        if pool.by_id_stale:
+            grown = <PENode**>PyMem_Realloc(pool.by_id, pool.capacity * sizeof(PENode*))
+            if grown == NULL:
+                raise MemoryError()
+            pool.by_id = grown
+            memcpy(grown, pool.members, pool.size * sizeof(PENode*))
+            qsort(grown, pool.size, sizeof(PENode*), _by_id)
+            pool.by_id_stale = False
+        return pool.by_id
+
+    cdef PoolRec** _pools_by_handle(self) except? NULL:
+        """All pools sorted by handle (NULL when there are none)."""
+        cdef PoolRec** order
+        cdef Py_ssize_t i, k = 0
+        if self._pool_order_stale:
+            order = <PoolRec**>PyMem_Malloc((self._pools.used + 1) * sizeof(PoolRec*))
+            if order == NULL:
+                raise MemoryError()
+            for i in range(self._pools.mask + 1):
+                if self._pools.cells[i].value != NULL:
+                    order[k] = <PoolRec*>self._pools.cells[i].value
+                    k += 1
+            qsort(order, k, sizeof(PoolRec*), _by_handle)
+            PyMem_Free(self._pool_order)
+            self._pool_order = order
+            self._pool_order_size = k
+            self._pool_order_stale = False
+        return self._pool_order if self._pool_order_size else NULL
+
+    # -------------------------------------------------------------- ownership, connections
+
+    cdef int _join_owner(self, PENode* n, uint32_t owner) except -1:
+        cdef Group* g = _group_get(&self._owners, owner)
+        n.owner = owner
+        n.owner_group = g
+        n.owner_prev = NULL
+        n.owner_next = g.head
+        if g.head != NULL:
+            g.head.owner_prev = n
+        g.head = n
+        g.size += 1
+        g.checksum_sum += n.checksum
+        g.sorted_stale = True
+        return 0
+
+    cdef void _leave_owner(self, PENode* n) noexcept:
+        cdef Group* g = n.owner_group
+        if n.owner_prev != NULL:
+            n.owner_prev.owner_next = n.owner_next
+        else:
+            g.head = n.owner_next
+        if n.owner_next != NULL:
+            n.owner_next.owner_prev = n.owner_prev
+        g.size -= 1
+        g.checksum_sum -= n.checksum
+        g.sorted_stale = True
+        n.owner_group = NULL
+        if g.size == 0:
+            _group_drop(&self._owners, g)
+
+    cdef int _join_assoc(self, PENode* n, int64_t assoc) except -1:
+        cdef Group* g = _group_get(&self._assocs, _assoc_key(assoc))
+        n.assoc = assoc
+        n.assoc_group = g
+        n.assoc_prev = NULL
+        n.assoc_next = g.head
+        if g.head != NULL:
+            g.head.assoc_prev = n
+        g.head = n
+        g.size += 1
+        g.sorted_stale = True
+        return 0
+
+    cdef void _leave_assoc(self, PENode* n) noexcept:
+        cdef Group* g = n.assoc_group
+        if g == NULL:
+            return
+        if n.assoc_prev != NULL:
+            n.assoc_prev.assoc_next = n.assoc_next
+        else:
+            g.head = n.assoc_next
+        if n.assoc_next != NULL:
+            n.assoc_next.assoc_prev = n.assoc_prev
+        g.size -= 1
+        g.sorted_stale = True
+        n.assoc_group = NULL
+        if g.size == 0:
+            _group_drop(&self._assocs, g)
+
+    cdef PENode** _group_sorted(self, Group* g, bint owners) except NULL:
+        """A group's PEs sorted by (pool handle, PE id)."""
+        cdef PENode** grown
+        cdef PENode* n = g.head
+        cdef Py_ssize_t k = 0
+        if g.sorted_stale:
+            grown = <PENode**>PyMem_Realloc(g.sorted, (g.size + 1) * sizeof(PENode*))
+            if grown == NULL:
+                raise MemoryError()
+            g.sorted = grown
+            while n != NULL:
+                grown[k] = n
+                k += 1
+                n = n.owner_next if owners else n.assoc_next
+            qsort(grown, k, sizeof(PENode*), _by_handle_and_id)
+            g.sorted_stale = False
+        return g.sorted
+
+    cdef list _group_list(self, Map* groups, uint64_t key, bint owners):
+        cdef Group* g = <Group*>map_get(groups, key, 0)
+        cdef PENode** nodes
+        cdef Py_ssize_t i
+        if g == NULL:
+            return []
+        nodes = self._group_sorted(g, owners)
+        return [(<object>nodes[i].pool.handle, <object>nodes[i].element) for i in range(g.size)]
+
+    # -------------------------------------------------------------- removal
+
+    cdef object _unlink(self, PENode* n):
+        """Remove n from every structure and free it; returns the element it held."""
+        cdef PoolRec* pool = n.pool
+        cdef object element = <object>n.element
+        map_delete(&self._pes, <uint64_t>pool, n.pe_id, n)
+        if not pool.randomized:
+            tree_remove(&pool.selection, &n.sel)
+        self._remove_member(pool, n)
+        self._leave_owner(n)
+        self._leave_assoc(n)
+        heap_cancel(&self._timers, &n.timer)
+        self._checksum_sum -= n.checksum
+        self._size -= 1
+        Py_DECREF(element)
+        PyMem_Free(n)
+        if pool.size == 0:
+            self._free_pool(pool)
+        return element
+
+    # -------------------------------------------------------------- registration
+
+    def register(self, bytes pool_handle not None, element, *, double now, owner=None,
+                 assoc=None) -> bool:
+        """Add a PE or update a registered one; True if it is new.
+
+        Raises HandlespaceError with the RFC 5354 cause: INCONSISTENT_POLICY (another
+        policy type than the pool's), INCONSISTENT_TRANSPORT_TYPE, INCONSISTENT_DATA_CONTROL,
+        INVALID_VALUES (empty handle, no or too many addresses, unknown policy, field out
+        of range), LACK_OF_RESOURCES (a limit of this handlespace).
+        """
+        cdef object policy = element.member_selection_policy
+        cdef object transport = element.user_transport
+        cdef uint32_t policy_type = _u32(policy.policy_type, "policy type")
+        cdef int randomized = policy_randomized(policy_type)
+        cdef uint32_t pe_id = _u32(element.pe_identifier, "PE identifier")
+        cdef uint32_t owner_id = _u32(element.home_enrp_server_identifier if owner is None
+                                      else owner, "owner")
+        cdef double life = element.registration_life
+        cdef Py_ssize_t addresses = 1
+        cdef object transport_type = type(transport)
+        cdef int transport_use = getattr(transport, "transport_use", 0)
+        cdef int64_t assoc_id = 0 if assoc is None else assoc
+        cdef uint32_t weight = _u32(policy.weight, "weight")
+        cdef uint32_t priority = _u32(policy.priority, "priority")
+        cdef uint32_t load = _u32(policy.load, "load")
+        cdef uint32_t load_degradation = _u32(policy.load_degradation, "load degradation")
+        cdef uint32_t load_dpf = _u32(policy.load_dpf, "load DPF")
+        cdef uint32_t weight_dpf = _u32(policy.weight_dpf, "weight DPF")
+        cdef uint32_t distance = _u32(policy.distance, "distance")
+        cdef PoolRec* pool
+        cdef PENode* n = NULL
+        cdef uint32_t old_weight
+        cdef uint64_t value
+        if PyBytes_GET_SIZE(pool_handle) == 0:
+            raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
+        if randomized < 0:
+            raise HandlespaceError(Cause.INVALID_VALUES, f"unknown policy type {policy_type:#x}")
+        if self.max_addresses < _CODEC_MAX_ADDRESSES:
+            # The codec guarantees 1..MAX_ADDRESSES_PER_TRANSPORT; count only when stricter.
+            addresses = len(transport.packed_addresses)
+        if addresses < 1 or addresses > self.max_addresses:
+            raise HandlespaceError(Cause.INVALID_VALUES,
+                                   f"{addresses} transport addresses (1..{self.max_addresses})")
+        pool = self._pool(pool_handle)
+        if pool != NULL:
+            if pool.policy_type != policy_type:
+                raise HandlespaceError(
+                    Cause.INCONSISTENT_POLICY,
+                    f"policy {policy_type:#x} in a pool of policy {pool.policy_type:#x}")
+            if <PyObject*>transport_type != pool.transport_type:
+                raise HandlespaceError(Cause.INCONSISTENT_TRANSPORT_TYPE,
+                                       f"{transport_type.__name__} in a pool of "
+                                       f"{(<object>pool.transport_type).__name__}")
+            if transport_use != pool.transport_use:
+                raise HandlespaceError(Cause.INCONSISTENT_DATA_CONTROL,
+                                       "transport use differs from the pool's")
+            n = <PENode*>map_get(&self._pes, <uint64_t>pool, pe_id)
+            if n == NULL and pool.size >= self.max_elements_per_pool:
+                raise HandlespaceError(Cause.LACK_OF_RESOURCES,
+                                       f"pool is full ({self.max_elements_per_pool} PEs)")
+        elif self._pools.used >= self.max_pools:
+            raise HandlespaceError(Cause.LACK_OF_RESOURCES,
+                                   f"handlespace is full ({self.max_pools} pools)")
+
+        if n != NULL:       # re-registration
+            Py_INCREF(element)
+            Py_DECREF(<object>n.element)
+            n.element = <PyObject*>element
+            old_weight = n.weight
+            n.weight = weight
+            n.priority = priority
+            n.load = load
+            n.load_degradation = load_degradation
+            n.load_dpf = load_dpf
+            n.weight_dpf = weight_dpf
+            n.distance = distance
+            policy_refresh(n, pool, old_weight)
+            if pool.randomized:
+                value = policy_value(n, policy_type)
+                if value != n.value:
+                    fen_add(&pool.values, n.slot, value - n.value)
+                    n.value = value
+            else:
+                tree_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
+            if n.owner != owner_id:
+                self._leave_owner(n)
+                self._join_owner(n, owner_id)
+            if (n.assoc_group != NULL) != (assoc is not None) or n.assoc != assoc_id:
+                self._leave_assoc(n)
+                if assoc is not None:
+                    self._join_assoc(n, assoc_id)
+            n.timer_code = TimerCode.LIFETIME
+            heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
+            return False
+
+        n = <PENode*>PyMem_Malloc(sizeof(PENode))
+        if n == NULL:
+            raise MemoryError()
+        memset(n, 0, sizeof(PENode))
+        if pool == NULL:
+            try:
+                pool = self._new_pool(pool_handle, policy_type, randomized, transport_type,
+                                      transport_use)
+            except BaseException:
+                PyMem_Free(n)
+                raise
+        n.pool = pool
+        n.pe_id = pe_id
+        n.weight = weight
+        n.priority = priority
+        n.load = load
+        n.load_degradation = load_degradation
+        n.load_dpf = load_dpf
+        n.weight_dpf = weight_dpf
+        n.distance = distance
+        n.checksum = _fold(pool.handle_sum + (pe_id >> 16) + (pe_id & 0xffff))
+        n.timer.pos = -1
+        n.timer.owner = n
+        policy_join(n, pool)
+        if pool.randomized:
+            n.value = policy_value(n, policy_type)
+        try:
+            map_put(&self._pes, <uint64_t>pool, pe_id, n)
+            try:
+                self._add_member(pool, n)
+            except BaseException:
+                map_delete(&self._pes, <uint64_t>pool, pe_id, n)
+                raise
+        except BaseException:
+            PyMem_Free(n)
+            if pool.size == 0:
+                self._free_pool(pool)
+            raise
+        Py_INCREF(element)
+        n.element = <PyObject*>element
+        if not pool.randomized:
+            n.sel.a = policy_primary(n, policy_type)
+            n.sel.b = n.seq
+            n.sel.prio = <uint32_t>_splitmix(&self._prio_state)
+            tree_insert(&pool.selection, &n.sel)
+        self._join_owner(n, owner_id)
+        if assoc is not None:
+            self._join_assoc(n, assoc_id)
+        self._checksum_sum += n.checksum
+        self._size += 1
+        n.timer_code = TimerCode.LIFETIME
+        heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
+        return True
+
+    def deregister(self, bytes pool_handle not None, pe_id):
+        """Remove a PE; returns its element, or None if it was not registered."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        if n == NULL:
+            return None
+        return self._unlink(n)
+
+    def get(self, bytes pool_handle not None, pe_id):
+        """The registered element, or None."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        return None if n == NULL else <object>n.element
+
+    # -------------------------------------------------------------- selection
+
+    cdef Py_ssize_t _pick_randomized(self, PoolRec* pool, PENode** chosen,
+                                     Py_ssize_t n) noexcept:
+        """Draw up to n distinct PEs with probability proportional to their values."""
+        cdef Py_ssize_t k = 0
+        cdef Py_ssize_t i, tries
+        cdef bint excluded = False     # chosen PEs' values taken out of the tree
+        cdef bint again
+        cdef PENode* node
+        while k < n and pool.values.total > 0:
+            tries = 0
+            while True:
+                node = pool.members[fen_find(&pool.values, self._random() % pool.values.total)]
+                again = False
+                if not excluded:
+                    for i in range(k):
+                        if chosen[i] == node:
+                            again = True
+                            break
+                if not again:
+                    break
+                tries += 1
+                if tries == REJECTION_TRIES:
+                    # Earlier picks hold most of the weight: draw from the rest exactly.
+                    for i in range(k):
+                        fen_add(&pool.values, chosen[i].slot, -chosen[i].value)
+                    excluded = True
+                    if pool.values.total == 0:
+                        node = NULL
+                        break
+            if node == NULL:
+                break
+            chosen[k] = node
+            k += 1
+            if excluded:
+                fen_add(&pool.values, node.slot, -node.value)
+        if excluded:
+            for i in range(k):
+                fen_add(&pool.values, chosen[i].slot, chosen[i].value)
+        return k
+
+    def select(self, bytes pool_handle not None, Py_ssize_t n):
+        """Up to n distinct PEs chosen by the pool's policy; the policy's update is applied
+        once to each PE returned."""
+        cdef PoolRec* pool = self._pool(pool_handle)
+        cdef PENode* stack[16]
+        cdef PENode** chosen = stack
+        cdef Py_ssize_t k = 0
+        cdef Py_ssize_t i
+        cdef uint64_t value
+        cdef TNode* t
+        cdef PENode* node
+        cdef list result
+        if pool == NULL or n <= 0:
+            return []
+        if n > pool.size:
+            n = pool.size
+        if n > 16:
+            chosen = <PENode**>PyMem_Malloc(n * sizeof(PENode*))
+            if chosen == NULL:
+                raise MemoryError()
+        if pool.randomized:
+            k = self._pick_randomized(pool, chosen, n)
+            for i in range(k):
+                node = chosen[i]
+                policy_selected(node, pool)
+                value = policy_value(node, pool.policy_type)
+                if value != node.value:
+                    fen_add(&pool.values, node.slot, value - node.value)
+                    node.value = value
+        else:
+            t = tree_first(&pool.selection)
+            while k < n and t != NULL:
+                chosen[k] = pe_of_sel(t)
+                k += 1
+                t = tree_next(t)
+            for i in range(k):
+                node = chosen[i]
+                policy_selected(node, pool)
+                tree_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
+                           node.seq)
+        result = [<object>chosen[i].element for i in range(k)]
+        if chosen != stack:
+            PyMem_Free(chosen)
+        return result
+
+    # -------------------------------------------------------------- listing
+
+    def __len__(self):
+        return self._size
+
+    def pools(self) -> list:
+        """Pool handles in byte order."""
+        cdef PoolRec** order = self._pools_by_handle()
+        cdef Py_ssize_t i
+        return [<object>order[i].handle for i in range(self._pools.used)]
+
+    def elements(self, bytes pool_handle not None) -> list:
+        """A pool's elements by PE identifier ([] for an unknown pool)."""
+        cdef PoolRec* pool = self._pool(pool_handle)
+        cdef PENode** nodes
+        cdef Py_ssize_t i
+        if pool == NULL:
+            return []
+        nodes = self._by_id(pool)
+        return [<object>nodes[i].element for i in range(pool.size)]
+
+    def count(self, bytes pool_handle not None) -> int:
+        """Number of PEs in a pool (0 for an unknown pool)."""
+        cdef PoolRec* pool = self._pool(pool_handle)
+        return 0 if pool == NULL else pool.size
+
+    def policy_type(self, bytes pool_handle not None):
+        """The pool's policy type (set by its first PE), or None for an unknown pool."""
+        cdef PoolRec* pool = self._pool(pool_handle)
+        return None if pool == NULL else pool.policy_type
+
+    # -------------------------------------------------------------- ownership, connections
+
+    def owned_by(self, registrar_id) -> list:
+        """(pool handle, element) of every PE whose home registrar is registrar_id, by pool
+        handle and PE id."""
+        return self._group_list(&self._owners, _u32(registrar_id, "registrar id"), True)
+
+    def registered_over(self, assoc) -> list:
+        """(pool handle, element) of every PE registered over association `assoc`."""
+        cdef int64_t assoc_id = assoc
+        return self._group_list(&self._assocs, _assoc_key(assoc_id), False)
+
+    def set_owner(self, bytes pool_handle not None, pe_id, owner) -> bool:
+        """Make `owner` the PE's home registrar (takeover); False if the PE is unknown."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        cdef uint32_t owner_id = _u32(owner, "owner")
+        if n == NULL:
+            return False
+        if n.owner != owner_id:
+            self._leave_owner(n)
+            self._join_owner(n, owner_id)
+        return True
+
+    def owner(self, bytes pool_handle not None, pe_id):
+        """The PE's home registrar id, or None if the PE is unknown."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        return None if n == NULL else n.owner
+
+    def association(self, bytes pool_handle not None, pe_id):
+        """The association the PE registered over, or None."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        return None if n == NULL or n.assoc_group == NULL else n.assoc
+
+    # -------------------------------------------------------------- checksums
+
+    def checksum(self, owner=None) -> int:
+        """The RFC 5353 PE checksum of the whole handlespace, or of one registrar's PEs."""
+        cdef uint64_t s
+        cdef Group* g
+        if owner is None:
+            s = self._checksum_sum
+        else:
+            g = <Group*>map_get(&self._owners, _u32(owner, "owner"), 0)
+            s = 0 if g == NULL else g.checksum_sum
+        return (~_fold(s)) & 0xffff
+
+    # -------------------------------------------------------------- paging
+
+    def table_page(self, cursor, Py_ssize_t max_items, owned_only_by=None):
+        """One page of the handle table: (((handle, (element, ...)), ...), next_cursor).
+
+        Start with cursor None; pass each returned cursor back to get the next page; the
+        cursor is None after the last page. Pages hold at most max_items PEs, by pool handle
+        and PE identifier; with owned_only_by only that registrar's PEs.
+        """
+        cdef const char* ch = NULL
+        cdef Py_ssize_t chlen = 0
+        cdef uint32_t cid = 0
+        cdef bytes chandle
+        cdef list pages = []
+        cdef list members = None
+        cdef PoolRec* current = NULL
+        cdef PENode* n = NULL
+        cdef PENode** nodes
+        cdef PoolRec** order
+        cdef Group* g
+        cdef Py_ssize_t taken = 0
+        cdef Py_ssize_t lo, hi, mid, p, i, total
+        cdef bint more
+        if max_items < 1:
+            raise ValueError("max_items must be at least 1")
+        if cursor is not None:
+            chandle, cid = cursor
+            ch = PyBytes_AS_STRING(chandle)
+            chlen = PyBytes_GET_SIZE(chandle)
+        if owned_only_by is not None:
+            g = <Group*>map_get(&self._owners, _u32(owned_only_by, "owner"), 0)
+            if g == NULL:
+                return (), None
+            nodes = self._group_sorted(g, True)
+            total = g.size
+            lo = 0
+            if cursor is not None:      # first PE after the cursor
+                hi = total
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if _pe_cmp(nodes[mid], ch, chlen, cid) <= 0:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+            i = lo
+            while i < total and taken < max_items:
+                n = nodes[i]
+                if n.pool != current:
+                    current = n.pool
+                    members = []
+                    pages.append((<object>current.handle, members))
+                members.append(<object>n.element)
+                taken += 1
+                i += 1
+            more = i < total
+        else:
+            order = self._pools_by_handle()
+            total = self._pools.used
+            p = 0
+            i = 0
+            if cursor is not None:      # first pool not before the cursor's
+                hi = total
+                while p < hi:
+                    mid = (p + hi) // 2
+                    if _handle_cmp(order[mid].hbuf, order[mid].hlen, ch, chlen) < 0:
+                        p = mid + 1
+                    else:
+                        hi = mid
+                if p < total and _handle_cmp(order[p].hbuf, order[p].hlen, ch, chlen) == 0:
+                    nodes = self._by_id(order[p])
+                    hi = order[p].size
+                    while i < hi:
+                        mid = (i + hi) // 2
+                        if nodes[mid].pe_id <= cid:
+                            i = mid + 1
+                        else:
+                            hi = mid
+                    if i == order[p].size:
+                        p += 1
+                        i = 0
+            while p < total and taken < max_items:
+                current = order[p]
+                nodes = self._by_id(current)
+                members = []
+                pages.append((<object>current.handle, members))
+                while i < current.size and taken < max_items:
+                    n = nodes[i]
+                    members.append(<object>n.element)
+                    taken += 1
+                    i += 1
+                if i == current.size:
+                    p += 1
+                    i = 0
+            more = p < total
+        page = tuple([(handle, tuple(elements)) for handle, elements in pages])
+        if not more or n == NULL:
+            return page, None
+        return page, (<object>n.pool.handle, n.pe_id)
+
+    # -------------------------------------------------------------- timers
+
+    def set_timer(self, bytes pool_handle not None, pe_id, double deadline, code) -> bool:
+        """Set the PE's one timer (replacing any other); False if the PE is unknown."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        if n == NULL:
+            return False
+        n.timer_code = TimerCode(code)
+        heap_schedule(&self._timers, &n.timer, deadline)
+        return True
+
+    def cancel_timer(self, bytes pool_handle not None, pe_id) -> bool:
+        """Stop the PE's timer; False if the PE is unknown or had none running."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        if n == NULL or n.timer.pos < 0:
+            return False
+        heap_cancel(&self._timers, &n.timer)
+        return True
+
+    def timer(self, bytes pool_handle not None, pe_id):
+        """(deadline, TimerCode) of the PE's running timer, or None."""
+        cdef PENode* n = self._node(pool_handle, pe_id)
+        if n == NULL or n.timer.pos < 0:
+            return None
+        return n.timer.deadline, TimerCode(n.timer_code)
+
+    def next_deadline(self):
+        """The earliest running PE timer's deadline, or None."""
+        cdef double deadline
+        return deadline if heap_peek(&self._timers, &deadline) else None
+
+    def expire(self, double now) -> list:
+        """Pop every PE timer due at `now`, earliest first: [(handle, element, TimerCode)].
+
+        A due LIFETIME timer also deregisters its PE (the registration has run out); for
+        the other codes the PE stays and its timer is simply no longer running.
+        """
+        cdef list due = []
+        cdef TimerSlot* slot
+        cdef PENode* n
+        cdef object handle
+        cdef object element
+        while True:
+            slot = heap_pop_due(&self._timers, now)
+            if slot == NULL:
+                return due
+            n = <PENode*>slot.owner
+            handle = <object>n.pool.handle
+            code = TimerCode(n.timer_code)
+            if code == TimerCode.LIFETIME:
+                element = self._unlink(n)
+            else:
+                element = <object>n.element
+            due.append((handle, element, code))
+
+    def _selection_height(self, bytes pool_handle not None) -> int:
+        """Height of an ordered pool's selection tree (a balance check for the tests)."""
+        cdef PoolRec* pool = self._pool(pool_handle)
+        return 0 if pool == NULL else tree_height(pool.selection.root)
+
+    def __repr__(self):
+        return f"<Handlespace pools={self._pools.used} elements={self._size}>"
