@@ -10,6 +10,7 @@ from libc.errno cimport EAGAIN, EINPROGRESS, ENOBUFS, errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+from cpython.object cimport PyObject_GenericSetAttr
 
 from rserpool.transport.base import Message
 
@@ -235,6 +236,21 @@ SEND_FAILED = SCTP_SEND_FAILED_EVENT
 SHUTDOWN_EVENT = SCTP_SHUTDOWN_EVENT
 
 DEF RECV_BUFFER = 65536
+
+cdef object _object_new = object.__new__
+
+
+cdef object _message(sctp_assoc_t assoc, bytes data, uint32_t ppid, uint16_t stream,
+                     bint unordered):
+    """Message(assoc, data, ppid, stream, unordered) without the frozen dataclass's slow
+    __init__ (it sets each field through object.__setattr__ from Python)."""
+    cdef object m = _object_new(Message)
+    PyObject_GenericSetAttr(m, "assoc", assoc)
+    PyObject_GenericSetAttr(m, "data", data)
+    PyObject_GenericSetAttr(m, "ppid", ppid)
+    PyObject_GenericSetAttr(m, "stream", stream)
+    PyObject_GenericSetAttr(m, "unordered", unordered)
+    return m
 
 cdef int _udp_port = -1
 
@@ -665,8 +681,8 @@ cdef class Socket:
                 if result is not None:
                     return result
                 continue
-            return Message(info.rcv_assoc_id, chunk, ntohl(info.rcv_ppid), info.rcv_sid,
-                           (info.rcv_flags & SCTP_UNORDERED) != 0)
+            return _message(info.rcv_assoc_id, chunk, ntohl(info.rcv_ppid), info.rcv_sid,
+                            (info.rcv_flags & SCTP_UNORDERED) != 0)
 
 
 cdef object _notification(bytes chunk):

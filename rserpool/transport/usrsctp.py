@@ -345,9 +345,22 @@ class UsrsctpEndpoint(Endpoint):
     async def send(
         self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
     ) -> None:
+        sock = self._sock
+        if sock is not None and type(data) is bytes:  # the common case, kept short
+            try:
+                if sock.send(assoc, data, ppid, stream, unordered) == 0:
+                    return
+            except OSError as exc:
+                raise TransportError(
+                    exc.errno or 0, f"send on association {assoc} failed",
+                    self._address_of(assoc),
+                ) from exc
+        await self._send_waiting(assoc, bytes(data), ppid, stream, unordered)
+
+    async def _send_waiting(
+        self, assoc: int, data: bytes, ppid: int, stream: int, unordered: bool
+    ) -> None:
         sock = self._live()
-        if type(data) is not bytes:
-            data = bytes(data)
         delay = _SEND_RETRY_MIN_S
         while True:
             try:
