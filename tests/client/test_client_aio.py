@@ -203,3 +203,28 @@ def test_pool_user_finds_its_registrar_by_multicast_announce() -> None:
             assert [e.pe_identifier for e in resolving.result()] == [pe.pe_identifier]
             assert pu.core.hunt.server_id == 5
     run(main())
+
+
+def test_pe_without_handler_accepts_sessions_and_sees_the_echoed_cookie() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        regs = [(["10.0.0.1"], REGISTRAR_PORT)]
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(registrar(network, "10.0.0.1"))
+            pe_ep = await stack.enter_async_context(network.endpoint(["10.1.0.1"], 0, FAST))
+            pe = await stack.enter_async_context(PoolElement(POOL, pe_ep, registrars=regs,
+                                                             data_ppid=63))
+            pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
+            pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=regs, data_ppid=63))
+            session = await pu.connect(POOL)
+            await session.send(b"ping")
+            served = await pe.accept()
+            assert await served.receive() == b"ping" and served.cookie_echo is None
+            served.send_cookie(b"state")
+            await served.send(b"pong")
+            assert await session.receive() == b"pong"
+            assert session.cookie == b"state"
+            await session.close()
+            with pytest.raises(ConnectionError):
+                await served.receive()
+    run(main())
