@@ -664,6 +664,8 @@ cdef class Policy:
 
     def __init__(self, policy_type, weight=0, priority=0, load=0, load_degradation=0,
                  load_dpf=0, weight_dpf=0, distance=0):
+        if _policy_layout(_u32(policy_type, "policy_type")) < 0:
+            raise ValueError(f"unknown policy type 0x{policy_type:08x}")
         self.policy_type = policy_type
         values = (weight, priority, load, load_degradation, load_dpf, weight_dpf, distance)
         for i in range(7):
@@ -692,10 +694,10 @@ cdef class Policy:
 
     @policy_type.setter
     def policy_type(self, v):
+        # An unknown type is accepted here (not by the constructor) so that layers above can
+        # test how they refuse it; it carries no value fields, and decode() rejects it.
         cdef int layout = _policy_layout(_u32(v, "policy_type"))
-        if layout < 0:
-            raise ValueError(f"unknown policy type 0x{v:08x}")
-        self._set_type(v, layout)
+        self._set_type(v, 0 if layout < 0 else layout)
 
     @property
     def weight(self):
