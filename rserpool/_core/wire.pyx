@@ -112,6 +112,10 @@ class ParseError(ValueError):
         self.info = info
         self.report = report
 
+    def error_cause(self):
+        """The ErrorCause to send back to the peer (if `report`): cause code and info."""
+        return ErrorCause(self.cause, self.info)
+
 
 cdef int _fail(int cause, Py_ssize_t offset, str msg, bytes info=b"", bint report=True) except -1:
     raise ParseError(f"{msg} (at byte {offset})", cause, offset, info, report)
@@ -629,6 +633,10 @@ cdef int _policy_layout(uint32_t t) noexcept nogil:
     return -1
 
 
+_POLICY_FIELD_NAMES = ("weight", "priority", "load", "load_degradation", "load_dpf",
+                       "weight_dpf", "distance")
+
+
 cdef inline int _popcount7(int m) noexcept nogil:
     cdef int c = 0
     while m:
@@ -643,40 +651,42 @@ cdef inline int _popcount7(int m) noexcept nogil:
 cdef class Policy:
     """Member selection policy parameter (RFC 5354 3.8, RFC 5356, RSPLIB extensions).
 
-    Only the fields the policy type carries on the wire may be non-zero.
+    Each policy type carries some of the value fields (in this order on the wire): weight,
+    priority, load, load_degradation, load_dpf, weight_dpf, distance. The others are 0 and
+    cannot be set; changing policy_type clears the fields the new type does not carry.
     """
 
     cdef uint32_t _ptype
     cdef int _layout          # field mask of _policy_layout(_ptype)
     cdef int _tlvlen
-    cdef public uint32_t weight
-    cdef public uint32_t priority
-    cdef public uint32_t load
-    cdef public uint32_t load_degradation
-    cdef public uint32_t load_dpf
-    cdef public uint32_t weight_dpf
-    cdef public uint32_t distance
+    cdef uint32_t _v[7]
     __hash__ = None
 
     def __init__(self, policy_type, weight=0, priority=0, load=0, load_degradation=0,
                  load_dpf=0, weight_dpf=0, distance=0):
+        if _policy_layout(_u32(policy_type, "policy_type")) < 0:
+            raise ValueError(f"unknown policy type 0x{policy_type:08x}")
         self.policy_type = policy_type
-        cdef int layout = self._layout
         values = (weight, priority, load, load_degradation, load_dpf, weight_dpf, distance)
-        names = ("weight", "priority", "load", "load_degradation", "load_dpf", "weight_dpf",
-                 "distance")
         for i in range(7):
-            _u32(values[i], names[i])
-            if values[i] and not (layout & (1 << i)):
-                raise ValueError(
-                    f"policy 0x{policy_type:08x} carries no {names[i]} (got {values[i]})")
-        (self.weight, self.priority, self.load, self.load_degradation, self.load_dpf,
-         self.weight_dpf, self.distance) = values
+            self._set_checked(i, values[i])
 
     cdef inline void _set_type(self, uint32_t t, int layout) noexcept:
+        cdef int i
         self._ptype = t
         self._layout = layout & 0x7f
         self._tlvlen = 8 + 4 * _popcount7(layout & 0x7f)
+        for i in range(7):
+            if not (self._layout & (1 << i)):
+                self._v[i] = 0
+
+    cdef int _set_checked(self, int i, v) except -1:
+        cdef uint32_t value = _u32(v, _POLICY_FIELD_NAMES[i])
+        if value and not (self._layout & (1 << i)):
+            raise ValueError(f"policy 0x{self._ptype:08x} carries no {_POLICY_FIELD_NAMES[i]} "
+                             f"(got {value})")
+        self._v[i] = value
+        return 0
 
     @property
     def policy_type(self):
@@ -684,41 +694,72 @@ cdef class Policy:
 
     @policy_type.setter
     def policy_type(self, v):
+        # An unknown type is accepted here (not by the constructor) so that layers above can
+        # test how they refuse it; it carries no value fields, and decode() rejects it.
         cdef int layout = _policy_layout(_u32(v, "policy_type"))
-        if layout < 0:
-            raise ValueError(f"unknown policy type 0x{v:08x}")
-        self._set_type(v, layout)
+        self._set_type(v, 0 if layout < 0 else layout)
+
+    @property
+    def weight(self):
+        return self._v[0]
+
+    @weight.setter
+    def weight(self, v):
+        self._set_checked(0, v)
+
+    @property
+    def priority(self):
+        return self._v[1]
+
+    @priority.setter
+    def priority(self, v):
+        self._set_checked(1, v)
+
+    @property
+    def load(self):
+        return self._v[2]
+
+    @load.setter
+    def load(self, v):
+        self._set_checked(2, v)
+
+    @property
+    def load_degradation(self):
+        return self._v[3]
+
+    @load_degradation.setter
+    def load_degradation(self, v):
+        self._set_checked(3, v)
+
+    @property
+    def load_dpf(self):
+        return self._v[4]
+
+    @load_dpf.setter
+    def load_dpf(self, v):
+        self._set_checked(4, v)
+
+    @property
+    def weight_dpf(self):
+        return self._v[5]
+
+    @weight_dpf.setter
+    def weight_dpf(self, v):
+        self._set_checked(5, v)
+
+    @property
+    def distance(self):
+        return self._v[6]
+
+    @distance.setter
+    def distance(self, v):
+        self._set_checked(6, v)
 
     cdef inline uint32_t _field(self, int i) noexcept:
-        if i == 0:
-            return self.weight
-        if i == 1:
-            return self.priority
-        if i == 2:
-            return self.load
-        if i == 3:
-            return self.load_degradation
-        if i == 4:
-            return self.load_dpf
-        if i == 5:
-            return self.weight_dpf
-        return self.distance
+        return self._v[i]
 
     cdef inline void _set_field(self, int i, uint32_t v) noexcept:
-        if i == 0:
-            self.weight = v
-        elif i == 1:
-            self.priority = v
-        elif i == 2:
-            self.load = v
-        elif i == 3:
-            self.load_degradation = v
-        elif i == 4:
-            self.load_dpf = v
-        elif i == 5:
-            self.weight_dpf = v
-        else:
-            self.distance = v
+        self._v[i] = v
 
     cdef inline Py_ssize_t _size(self) noexcept:
         return self._tlvlen
@@ -747,19 +788,14 @@ cdef class Policy:
         if type(other) is not Policy:
             return NotImplemented if op == 2 else True
         cdef Policy o = <Policy>other
-        eq = (self._ptype == o._ptype and self.weight == o.weight
-              and self.priority == o.priority and self.load == o.load
-              and self.load_degradation == o.load_degradation and self.load_dpf == o.load_dpf
-              and self.weight_dpf == o.weight_dpf and self.distance == o.distance)
+        eq = self._ptype == o._ptype and memcmp(self._v, o._v, sizeof(self._v)) == 0
         return eq if op == 2 else not eq
 
     def __repr__(self):
         parts = [f"policy_type=0x{self._ptype:08x}"]
-        names = ("weight", "priority", "load", "load_degradation", "load_dpf", "weight_dpf",
-                 "distance")
         for i in range(7):
-            if self._field(i):
-                parts.append(f"{names[i]}={self._field(i)}")
+            if self._v[i]:
+                parts.append(f"{_POLICY_FIELD_NAMES[i]}={self._v[i]}")
         return f"Policy({', '.join(parts)})"
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -168,6 +170,15 @@ def test_errors_name_errno_and_address() -> None:
             assert bad_text.value.address == "not-an-address"
 
 
+            for bad in ("not-an-address", "198.51.100.77"):
+                with pytest.raises(TransportError) as bad_add:
+                    await endpoint.bindx_add(bad)
+                assert bad_add.value.address == bad
+                assert bad_add.value.errno in (errno.EINVAL, errno.EADDRNOTAVAIL)
+            with pytest.raises(TransportError) as bad_remove:
+                await endpoint.bindx_remove(LOCAL)  # the last address cannot go
+            assert bad_remove.value.address == LOCAL and bad_remove.value.errno != 0
+
             with pytest.raises(TransportError) as no_assoc:
                 await endpoint.send(12345, b"lost?", 0)
             assert no_assoc.value.errno != 0
@@ -199,3 +210,28 @@ def test_stub_matches_binding() -> None:
     assert stubtest.test_stubs(stubtest.parse_options(
         ["--mypy-config-file", str(ROOT / "pyproject.toml"), "rserpool._core.usrsctp"]
     )) == 0
+
+
+def test_udp_port_is_checked() -> None:
+    """The stack is per process: another port later is refused, and a busy port at start
+    is an error rather than a stack that silently cannot send."""
+    from rserpool.transport.usrsctp import configure
+
+    running = configure()
+    assert configure() == running
+    with pytest.raises(TransportError) as other:
+        configure(running + 1 if running < 65535 else running - 1)
+    assert other.value.errno == errno.EADDRINUSE
+
+    script = (
+        "import socket, sys\n"
+        "from rserpool.transport import TransportError\n"
+        "from rserpool.transport.usrsctp import configure\n"
+        "busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); busy.bind(('0.0.0.0', 0))\n"
+        "try:\n"
+        "    configure(busy.getsockname()[1])\n"
+        "except TransportError as exc:\n"
+        "    sys.exit(exc.errno)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == errno.EADDRINUSE

@@ -7,10 +7,12 @@ process), driven over a pipe by ``usrsctp_peer.py``."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,13 +68,18 @@ class Peer:
         )
 
     def __call__(self, op: str, **args: Any) -> Any:
+        answer = self.ask(op, **args)
+        assert "error" not in answer, f"{op}: {answer['error']}"
+        return answer["ok"]
+
+    def ask(self, op: str, **args: Any) -> dict[str, Any]:
+        """The raw answer: {"ok": result} or {"error": text, "errno": n}."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
         line = self.proc.stdout.readline()
         assert line, f"peer process died during {op}"
-        answer = json.loads(line)
-        assert "error" not in answer, f"{op}: {answer['error']}"
-        return answer["ok"]
+        answer: dict[str, Any] = json.loads(line)
+        return answer
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -167,3 +174,23 @@ def test_make_before_break_moves_the_association(net: Net) -> None:
         client.stop()
         server.stop()
 
+
+
+@pytest.mark.parametrize("net", [False], indirect=True)
+def test_host_address_changes_reach_usrsctp(net: Net) -> None:
+    """usrsctp alone never learns of address changes after start-up on Linux; the binding's
+    netlink monitor tells it, so a removed address can no longer be bound."""
+    peer = Peer(net.a)
+    try:
+        peer("open", addresses=["10.1.0.1"], port=0)
+        ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")
+        assert peer.ask("probe", address="10.2.0.1") == {"ok": None}
+        ip("-n", net.a, "addr", "del", "10.2.0.1/24", "dev", "va2")
+        for _ in range(100):  # the netlink event arrives asynchronously
+            answer = peer.ask("probe", address="10.2.0.1")
+            if "error" in answer:
+                break
+            time.sleep(0.02)
+        assert answer.get("errno") == errno.EADDRNOTAVAIL, answer
+    finally:
+        peer.stop()

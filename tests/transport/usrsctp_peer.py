@@ -3,8 +3,9 @@ test over a pipe: JSON commands on stdin, one JSON answer per command on stdout.
 
 Run inside a network namespace: ``ip netns exec NS python usrsctp_peer.py``.
 Commands (``op``): open, connect, stream, wait_sent, report, bindx_add, bindx_remove,
-set_primary, set_peer_primary, heartbeat, close. Everything received is recorded: messages
-as (sequence number, arrival time), other events as (kind, state, address).
+set_primary, set_peer_primary, heartbeat, peer_addresses, probe, close. Everything received
+is recorded: messages as (sequence number, arrival time), other events as
+(kind, state, address, assoc).
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ class Peer:
             return None
         if op == "peer_addresses":
             return self.ep.peer_addresses(cmd["assoc"])
+        if op == "local":
+            return self.ep.local_addresses(cmd.get("assoc"))
+        if op == "probe":  # can a second endpoint bind this address right now?
+            async with open_endpoint("usrsctp", [cmd["address"]]):
+                return None
         if op == "close":
             for task in self.tasks:
                 task.cancel()

@@ -133,3 +133,13 @@ def test_rsplib_plu_without_degradation_decodes() -> None:
     assert isinstance(msg, wire.Registration)
     assert msg.pool_element.member_selection_policy == wire.Policy(
         PolicyType.PRIORITY_LEAST_USED, load=5)
+
+
+def test_unknown_policy_type_only_by_assignment() -> None:
+    """Layers above may set an unknown type to test their refusal; decode() rejects it."""
+    pe = pool_element(1)
+    pe.member_selection_policy.policy_type = 0x7777
+    assert pe.member_selection_policy.load == 0
+    data = wire.Registration(b"p", pe).encode()
+    with pytest.raises(wire.ParseError, match="unsupported member selection policy type"):
+        wire.decode(data, wire.PPID_ASAP)
