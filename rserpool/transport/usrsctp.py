@@ -399,10 +399,15 @@ class UsrsctpEndpoint(Endpoint):
 
     async def receive(self) -> Event:
         queue = self._queue
-        if not queue:
-            # Often usrsctp's thread has already queued the answer: read it without a
-            # round through the event loop.
-            self._pump()
+        if not queue and (sock := self._sock) is not None:
+            # usrsctp's thread has often queued the answer already: take one item without a
+            # round through the event loop (the eventfd stays set and covers the rest).
+            try:
+                note = sock.pump(queue, 1)
+            except OSError as exc:
+                raise TransportError(exc.errno or 0, "receive failed") from exc
+            if note is not None and (event := self._notification(note)) is not None:
+                queue.append(event)
         while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")

@@ -18,9 +18,11 @@ import pytest
 from usrsctp_util import next_assoc_change, next_message, require_usrsctp
 
 from rserpool.transport import (
+    AssociationChange,
     AssociationState,
     Message,
     SctpParameters,
+    SendFailed,
     TransportError,
     open_endpoint,
 )
@@ -151,6 +153,36 @@ def test_receive_back_pressure_loses_nothing() -> None:
                        for _ in range(count)]
             await producer
             assert numbers == list(range(count))
+
+    run(main())
+
+
+def test_abort_gives_back_unsent_messages() -> None:
+    """Messages the stack gives up on come back as SendFailed events, not silently lost."""
+    slow_reader = SctpParameters(receive_queue=2, receive_buffer=64 * 1024)
+
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL], 0, slow_reader) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            sent = {i.to_bytes(4, "big") + b"z" * 1000 for i in range(300)}
+            for data in sorted(sent):
+                await client.send(assoc, data, 7, 1)  # far more than the server takes in
+            client.abort(assoc)
+            failed: list[SendFailed] = []
+            while True:
+                event = await client.receive()
+                if isinstance(event, SendFailed):
+                    failed.append(event)
+                elif isinstance(event, AssociationChange) and event.state is not (
+                    AssociationState.UP
+                ):
+                    assert event.state is AssociationState.LOST and event.assoc == assoc
+                    break
+            assert failed, "the aborted association's unsent messages were not returned"
+            assert all(f.assoc == assoc and (f.ppid, f.stream) == (7, 1) for f in failed)
+            assert {f.data for f in failed} <= sent
 
     run(main())
 
