@@ -1493,10 +1493,6 @@ cdef class Message:
         return ""
 
 
-cdef str _kv(str name, value):
-    return f"{name}={value!r}"
-
-
 cdef str _hex(str name, long long value):
     return f"{name}=0x{value:08x}"
 
@@ -2637,9 +2633,8 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _Enrp m
     cdef uint32_t sender, receiver
-    cdef Py_ssize_t fixed = 12 if mtype < 7 or mtype == 0x0a else 16
-    if mtype == 0x04:
-        fixed = 16
+    # sender and receiver ids; Handle Update adds action + reserved, takeovers a target id
+    cdef Py_ssize_t fixed = 16 if mtype == 0x04 or 0x07 <= mtype <= 0x09 else 12
     if r.n < fixed:
         _fail(_INVALID_VALUES, 4, f"{r.where()} needs {fixed} bytes before its parameters, "
               f"message has {r.n}")
@@ -2701,15 +2696,9 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
 
 
 cdef _Params _collect_pools(_Reader r):
+    """The (pool handle, pool elements) entries of a Handle Table Response."""
     cdef _Params ps = _Params.__new__(_Params)
     ps.pools = []
-    ps.pe_id = -1
-    ps.items = -1
-    ps.checksum = -1
-    return _collect_into(r, ps)
-
-
-cdef _Params _collect_into(_Reader r, _Params ps):
     cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen, npes = 0
     cdef uint32_t t, pt
     cdef list cur = None
