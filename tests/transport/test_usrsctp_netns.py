@@ -177,6 +177,40 @@ def test_make_before_break_moves_the_association(net: Net) -> None:
 
 
 @pytest.mark.parametrize("net", [False], indirect=True)
+def test_break_before_make_recovers(net: Net) -> None:
+    """The old address vanishes first, the new one comes later: with the server's second
+    address as a stable anchor, ASCONF moves the association and nothing is lost."""
+    server, client = Peer(net.b), Peer(net.a)
+    try:
+        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
+        client("open", addresses=["10.1.0.1"], port=0)
+        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
+        count = 4000
+        client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
+        server("report", expect=500, wait=10)
+
+        ip("-n", net.a, "addr", "del", "10.1.0.1/24", "dev", "va1")
+        ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")
+        client("bindx_add", address="10.2.0.1", assoc=assoc)
+        client("set_primary", assoc=assoc, address="10.2.0.2")
+        client("heartbeat", assoc=assoc, address="10.2.0.2")
+        assert client("bindx_remove", address="10.1.0.1", assoc=assoc) == ["10.2.0.1"]
+        client("set_peer_primary", assoc=assoc, address="10.2.0.1")
+
+        assert client("wait_sent") == count
+        report = server("report", expect=count, wait=30)
+        print(f"\nbreak-before-make: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
+              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
+        check_no_loss(report, count)
+        seen = [(state, address) for kind, state, address, _ in report["events"]
+                if kind == "peer_addr"]
+        assert ("added", "10.2.0.1") in seen and ("removed", "10.1.0.1") in seen
+    finally:
+        client.stop()
+        server.stop()
+
+
+@pytest.mark.parametrize("net", [False], indirect=True)
 def test_host_address_changes_reach_usrsctp(net: Net) -> None:
     """usrsctp alone never learns of address changes after start-up on Linux; the binding's
     netlink monitor tells it, so a removed address can no longer be bound."""
