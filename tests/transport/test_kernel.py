@@ -215,3 +215,42 @@ def test_errors_carry_errno_and_address() -> None:
             assert err.value.errno == errno.EINVAL
 
     run(main)
+
+
+def test_back_pressure_loses_nothing() -> None:
+    """A reader that stops reading stalls the sender (kernel buffers fill, send() waits)
+    instead of an unbounded queue growing; everything arrives once it reads again."""
+
+    async def main() -> None:
+        params = SctpParameters(receive_queue=8, send_buffer=65536, receive_buffer=65536)
+        async with (
+            KernelEndpoint(["127.0.0.1"], 0, params) as server,
+            KernelEndpoint(["127.0.0.2"], 0, params) as client,
+        ):
+            assert isinstance(server, KernelEndpoint) and isinstance(client, KernelEndpoint)
+            assoc, _ = await connected(server, client, ["127.0.0.1"])
+            count = 1000  # 1 MB: far more than both buffers hold
+            sent = 0
+
+            async def produce() -> None:
+                nonlocal sent
+                for i in range(count):
+                    await client.send(assoc, i.to_bytes(4, "big") * 250, 11, i % 2)
+                    sent += 1
+
+            producer = asyncio.create_task(produce())
+            previous = -1
+            while sent != previous:  # until the sender makes no more progress
+                previous = sent
+                await asyncio.sleep(0.5)
+            assert 0 < sent < count  # stalled while nobody reads
+            got = [await next_of(server, Message) for _ in range(count)]
+            await producer
+            sequence = [int.from_bytes(m.data[:4], "big") for m in got if isinstance(m, Message)]
+            assert sorted(sequence) == list(range(count))
+            for stream in range(2):
+                ordered = [int.from_bytes(m.data[:4], "big") for m in got
+                           if isinstance(m, Message) and m.stream == stream]
+                assert ordered == sorted(ordered)
+
+    run(main)
