@@ -33,7 +33,7 @@ from rserpool.asap.registrar_config import (
 )
 from rserpool.asap.sizes import fitting
 from rserpool.enrp.server import EnrpServer
-from rserpool.handlespace import Handlespace, HandlespaceError
+from rserpool.handlespace import Handlespace, HandlespaceError, TimerCode
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class Registrar:
         self.config = config
         self.rng = rng
         self.server_id = self.config.server_id or self.rng.randrange(1, 1 << 32)
-        self.handlespace = handlespace if handlespace is not None else Handlespace()
+        self.handlespace = handlespace if handlespace is not None else \
+            Handlespace(self.rng.getrandbits(64))  # its random policies draw from our rng
         self.stats = RegistrarStats()
         self.deadlines = Deadlines()
         self._started = False
@@ -267,11 +268,15 @@ class Registrar:
             self._started = True
             self.deadlines.schedule(("announce",), now)
             actions += self.enrp.start(now)
+        for pool_handle, element, code in self.handlespace.expire(now):
+            if code == TimerCode.LIFETIME:  # the handlespace has removed it already
+                log.info("registration of PE $%08x in pool %r expired",
+                         element.pe_identifier, pool_handle)
+                actions += self._removed(pool_handle, element.pe_identifier, element, now)
+            else:
+                actions += self._pe_timer(pool_handle, element.pe_identifier, now)
         for key in self.deadlines.pop_due(now):
-            kind = key[0]
-            if kind == "pe":
-                actions += self._pe_timer(key[1], key[2], now)
-            elif kind == "announce":
+            if key[0] == "announce":
                 actions += self._announce_timer(now)
             else:
                 actions += self.enrp.handle_timer(key, now)
@@ -281,7 +286,11 @@ class Registrar:
         """When ``handle_timer`` must run next (0.0 before the first call starts the core)."""
         if not self._started:
             return 0.0
-        return self.deadlines.next_deadline()
+        pe_timer = self.handlespace.next_deadline()
+        other = self.deadlines.next_deadline()
+        if pe_timer is None or other is None:
+            return other if pe_timer is None else pe_timer
+        return min(pe_timer, other)
 
     # ------------------------------------------------------------------ introspection
 
@@ -317,6 +326,8 @@ class Registrar:
         if own is not None and own.reg_assoc not in (None, assoc):
             return reject(wire.Cause.REJECTED_SECURITY,
                           f"registered over association {own.reg_assoc}, not {assoc}")
+        if pe.registration_life <= 0:
+            return reject(wire.Cause.INVALID_VALUES, "a registration life of 0 ms")
         if pe_key not in st.registered and \
                 len(st.registered) >= self.config.max_pes_per_association:
             return reject(wire.Cause.LACK_OF_RESOURCES, "too many PEs on one association")
@@ -349,8 +360,7 @@ class Registrar:
         st.registered.add(pe_key)
         own.ka_pending = False
         own.ka_due = now + self.config.endpoint_keep_alive_transmission_interval
-        life = stored.registration_life
-        own.life_until = now + life / 1000.0 if life > 0 else math.inf
+        own.life_until = now + stored.registration_life / 1000.0
         self._arm(pool_handle, pe_id, own)
         log.debug("%s PE $%08x in pool %r over association %d",
                   "registered" if new else "re-registered", pe_id, pool_handle, assoc)
@@ -486,12 +496,18 @@ class Registrar:
         return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, (transport,)))]
 
     def _arm(self, pool_handle: bytes, pe_id: int, own: _OwnPe) -> None:
-        """One timer per own PE: its next keep-alive event or the end of its lifetime."""
-        self.deadlines.schedule(("pe", pool_handle, pe_id), min(own.ka_due, own.life_until))
+        """The handlespace keeps one timer per PE. A foreign PE's is its lifetime (set by
+        every registration); an own PE's is its next keep-alive event or the end of its
+        lifetime, whichever comes first, and this core checks which."""
+        code = TimerCode.KEEPALIVE_TIMEOUT if own.ka_pending else \
+            TimerCode.KEEPALIVE_TRANSMISSION
+        self.handlespace.set_timer(pool_handle, pe_id, min(own.ka_due, own.life_until), code)
 
     def _pe_timer(self, pool_handle: bytes, pe_id: int, now: float) -> list[Action]:
         own = self._own.get((pool_handle, pe_id))
-        if own is None or now >= own.life_until:  # a foreign PE's timer is its lifetime
+        if own is None:
+            return []
+        if now >= own.life_until:
             log.info("registration of PE $%08x in pool %r expired", pe_id, pool_handle)
             return self._remove(pool_handle, pe_id, "lifetime expired", now)
         if now < own.ka_due:
@@ -505,12 +521,6 @@ class Registrar:
         own.ka_due = now + self.config.endpoint_keep_alive_timeout_interval
         self._arm(pool_handle, pe_id, own)
         return self._keep_alive(pool_handle, pe_id, home=False)
-
-    def _schedule_life(self, pool_handle: bytes, pe_id: int, life_ms: int, now: float) -> None:
-        if life_ms > 0:
-            self.deadlines.schedule(("pe", pool_handle, pe_id), now + life_ms / 1000.0)
-        else:
-            self.deadlines.cancel(("pe", pool_handle, pe_id))
 
     # ------------------------------------------------------------------ keep-alives
 
@@ -560,9 +570,16 @@ class Registrar:
 
     def _remove(self, pool_handle: bytes, pe_id: int, reason: str, now: float) -> list[Action]:
         """Remove a PE; if it was ours, tell every peer (Handle Update DEL_PE)."""
-        pe_key = (pool_handle, pe_id)
         removed = self.handlespace.deregister(pool_handle, pe_id)
-        self.deadlines.cancel(("pe", pool_handle, pe_id))
+        if removed is not None:
+            log.debug("removed PE $%08x in pool %r: %s", pe_id, pool_handle, reason)
+        return self._removed(pool_handle, pe_id, removed, now)
+
+    def _removed(self, pool_handle: bytes, pe_id: int, removed: Any,
+                 now: float) -> list[Action]:
+        """Forget a PE the handlespace no longer has (``removed``: its element, if it had
+        it until now); if it was ours, tell every peer."""
+        pe_key = (pool_handle, pe_id)
         self._reports.pop(pe_key, None)
         self._pending_home.pop(("asap", pool_handle, pe_id), None)
         own = self._own.pop(pe_key, None)
@@ -574,7 +591,6 @@ class Registrar:
                     st.registered.discard(pe_key)
         if removed is None:
             return []
-        log.debug("removed PE $%08x in pool %r: %s", pe_id, pool_handle, reason)
         if own is None:
             self._forget_foreign(removed.home_enrp_server_identifier)
             return []
@@ -619,8 +635,7 @@ class Registrar:
             self._forget_foreign(previous_owner)
         if previous_owner != owner:
             self._peer_pe_count[owner] = self._peer_pe_count.get(owner, 0) + 1
-        self._schedule_life(pool_handle, pe_id, pe.registration_life, now)
-        return True
+        return True  # the handlespace runs its lifetime timer
 
     def remove_foreign(self, pool_handle: bytes, pe_id: int, now: float) -> list[Action]:
         """Remove a PE on its home registrar's word (Handle Update DEL_PE, resync purge)."""

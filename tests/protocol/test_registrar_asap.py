@@ -436,3 +436,11 @@ def test_addresses_kept_per_association_are_bounded() -> None:
     stored = fabric.registrars["A"].handlespace.get(POOL, 1)
     assert len(stored.user_transport.addresses) == 4
     assert len(stored.asap_transport.addresses) == 4
+
+
+def test_registration_with_zero_lifetime_is_invalid(net: Fabric) -> None:
+    pe = net.client("pe")
+
+    response = register(net, pe, net.connect(pe, "A"), 1, life_ms=0)
+
+    assert response.reject and cause_of(response.error) == wire.Cause.INVALID_VALUES

@@ -455,3 +455,46 @@ def test_replies_listing_pes_with_many_addresses_fit_in_one_message() -> None:
     pages = sent_by(net, "A", wire.HandleTableResponse)
     assert len(pages) > 2 and all(len(p.encode()) <= 65535 for p in pages)
     assert ids_at(newcomer) == dict.fromkeys(range(1, 131), A)
+
+
+def test_pes_learnt_from_a_peer_expire_with_their_lifetime(trio: Fabric) -> None:
+    pe = trio.client("pe")
+    trio.send(pe, trio.connect(pe, "A"), wire.Registration(POOL, pe_param(1, pe, life_ms=3000)))
+
+    trio.advance(2.9)
+    alive = {name: ids_at(core) for name, core in trio.registrars.items()}
+    trio.advance(0.2)
+
+    assert alive == {"A": {1: A}, "B": {1: A}, "C": {1: A}}
+    for name, core in trio.registrars.items():
+        assert ids_at(core) == {}, name
+
+
+def test_errors_from_peers_are_logged_and_change_nothing(
+    trio: Fabric, caplog: pytest.LogCaptureFixture
+) -> None:
+    rogue, assoc = fake_peer(trio, "B", 0x99)
+    pe = trio.client("pe")
+    pe_assoc = trio.connect(pe, "B")
+    register(trio, pe, pe_assoc, 1)
+    error = wire.OperationError((wire.ErrorCause(wire.Cause.UNSPECIFIED),))
+    sent_before = len(trio.sent)
+
+    trio.send(rogue, assoc, wire.EnrpError(0x99, B, error))
+    trio.send(pe, pe_assoc, wire.AsapError(error))
+
+    assert len(trio.sent) == sent_before
+    assert "reports an ENRP error" in caplog.text and "reports an ASAP error" in caplog.text
+    assert ids_at(trio.registrars["B"]) == {1: B}
+
+
+def test_rejected_requests_end_the_exchange(trio: Fabric) -> None:
+    rogue, assoc = fake_peer(trio, "B", 0x99)
+    b = trio.registrars["B"]
+    b.enrp.peers[0x99].ht_sync = True
+
+    trio.send(rogue, assoc, wire.HandleTableResponse(0x99, B, reject=True))
+    trio.send(rogue, assoc, wire.ListResponse(0x99, B, reject=True))
+
+    assert not b.enrp.peers[0x99].ht_sync
+    assert set(b.enrp.peers) == {A, C, 0x99}
