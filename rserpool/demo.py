@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
+import random
 import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -95,12 +97,11 @@ class Demo:
             pes: list[tuple[PoolElement, Endpoint]] = []
             for load in LOADS:
                 endpoint = await stack.enter_async_context(self.endpoint())
-                box: list[PoolElement] = []  # the handler needs the PE's id, known once made
+                pe_id = random.randrange(1, 1 << 32)
                 pe = PoolElement(
-                    POOL, endpoint, registrars=registrars, handler=lambda s, b=box: echo_service(
-                        s, b[0].pe_identifier),
+                    POOL, endpoint, registrars=registrars, pe_identifier=pe_id,
+                    handler=functools.partial(echo_service, pe_id=pe_id),
                     policy=wire.Policy(wire.PolicyType.LEAST_USED, load=int(load * 0xFFFFFFFF)))
-                box.append(pe)
                 await pe.start()
                 stack.push_async_callback(self._quietly_close, pe)
                 pes.append((pe, endpoint))
@@ -112,6 +113,7 @@ class Demo:
             user = await stack.enter_async_context(PoolUser(user_endpoint, registrars=registrars))
             session = await user.connect(POOL)
             first = session.pe_identifier
+            assert first is not None
             say(f"[bold]client[/]: session to pool {POOL.decode()} uses PE ${first:08x}")
             for n in range(1, self.requests + 1):
                 await session.send(f"request {n}".encode())
