@@ -379,6 +379,11 @@ cdef class Transport:
     cdef str _extra_repr(self):
         return ""
 
+    def __reduce__(self):
+        if self._pt == P_UDP or self._pt == P_UDPLITE:
+            return type(self), (self.port, self._packed())
+        return type(self), (self.port, self._packed(), self._aux)
+
     def __repr__(self):
         addrs = ", ".join(repr(str(a)) for a in self.addresses)
         if len(self.addresses) == 1:
@@ -791,6 +796,9 @@ cdef class Policy:
         eq = self._ptype == o._ptype and memcmp(self._v, o._v, sizeof(self._v)) == 0
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return Policy, (self._ptype, *[self._v[i] for i in range(7)])
+
     def __repr__(self):
         parts = [f"policy_type=0x{self._ptype:08x}"]
         for i in range(7):
@@ -984,6 +992,11 @@ cdef class PoolElement:
               and self.asap_transport == o.asap_transport)
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return PoolElement, (self.pe_identifier, self.home_enrp_server_identifier,
+                             self.registration_life, self.user_transport,
+                             self.member_selection_policy, self.asap_transport)
+
     def __repr__(self):
         extra = "" if self.asap_transport is None else \
             f", asap_transport={self.asap_transport!r}"
@@ -1114,6 +1127,9 @@ cdef class ServerInformation:
         eq = self.server_identifier == o.server_identifier and self._transport == o._transport
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return ServerInformation, (self.server_identifier, self._transport)
+
     def __repr__(self):
         return (f"ServerInformation(server_identifier=0x{self.server_identifier:08x}, "
                 f"transport={self._transport!r})")
@@ -1188,6 +1204,9 @@ cdef class ErrorCause:
         eq = self.code == o.code and self._info == o._info
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return ErrorCause, (self.code, self._info)
+
     def __repr__(self):
         if self._info:
             return f"ErrorCause(code={self.code}, info={self._info!r})"
@@ -1244,6 +1263,9 @@ cdef class OperationError:
             return NotImplemented if op == 2 else True
         eq = self._causes == (<OperationError>other)._causes
         return eq if op == 2 else not eq
+
+    def __reduce__(self):
+        return OperationError, (self._causes,)
 
     def __repr__(self):
         return f"OperationError(causes={self._causes!r})"
@@ -1486,15 +1508,14 @@ cdef class Message:
         eq = self._key() == (<Message>other)._key()
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return decode, (self.encode(), self.ppid)
+
     def __repr__(self):
         return f"{type(self).__name__}({self._repr_fields()})"
 
     cdef str _repr_fields(self):
         return ""
-
-
-cdef str _kv(str name, value):
-    return f"{name}={value!r}"
 
 
 cdef str _hex(str name, long long value):
@@ -2637,9 +2658,8 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _Enrp m
     cdef uint32_t sender, receiver
-    cdef Py_ssize_t fixed = 12 if mtype < 7 or mtype == 0x0a else 16
-    if mtype == 0x04:
-        fixed = 16
+    # sender and receiver ids; Handle Update adds action + reserved, takeovers a target id
+    cdef Py_ssize_t fixed = 16 if mtype == 0x04 or 0x07 <= mtype <= 0x09 else 12
     if r.n < fixed:
         _fail(_INVALID_VALUES, 4, f"{r.where()} needs {fixed} bytes before its parameters, "
               f"message has {r.n}")
@@ -2701,15 +2721,9 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
 
 
 cdef _Params _collect_pools(_Reader r):
+    """The (pool handle, pool elements) entries of a Handle Table Response."""
     cdef _Params ps = _Params.__new__(_Params)
     ps.pools = []
-    ps.pe_id = -1
-    ps.items = -1
-    ps.checksum = -1
-    return _collect_into(r, ps)
-
-
-cdef _Params _collect_into(_Reader r, _Params ps):
     cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen, npes = 0
     cdef uint32_t t, pt
     cdef list cur = None

@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from usrsctp_util import next_assoc_change, next_message, require_usrsctp
+from usrsctp_util import Peer, next_assoc_change, next_message, require_usrsctp
 
 from rserpool.transport import (
     AssociationChange,
@@ -267,3 +267,30 @@ def test_udp_port_is_checked() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], timeout=60)
     assert done.returncode == errno.EADDRINUSE
+
+
+def test_peer_process_on_another_udp_port() -> None:
+    """Two usrsctp stacks (processes) with different UDP encapsulation ports: the connecting
+    side names the peer's port, the answering side replies to the port packets came from."""
+    from rserpool.transport.usrsctp import UsrsctpEndpoint, configure
+
+    peer = Peer()
+    try:
+        peer_port = peer("open", addresses=[LOCAL], port=0)
+        peer_udp = peer("udp_port")
+        assert peer_udp != configure()
+        peer("echo")
+
+        async def main() -> None:
+            async with UsrsctpEndpoint([LOCAL], remote_udp_port=peer_udp) as endpoint:
+                assoc = await endpoint.connect([LOCAL], peer_port)
+                for stream in range(3):
+                    await endpoint.send(assoc, b"across %d" % stream, 40 + stream, stream)
+                answers = [await next_message(endpoint) for _ in range(3)]
+                assert sorted((m.data, m.ppid, m.stream) for m in answers) == [
+                    (b"across %d" % s, 40 + s, s) for s in range(3)
+                ]
+
+        run(main())
+    finally:
+        peer.stop()
