@@ -35,8 +35,12 @@ MEMORY: dict[str, float] = {}
 
 
 def make_element(i: int, policy_type: int, rng: random.Random, load: int | None = None) -> Any:
-    policy = Policy(policy_type, weight=1 + i % 10,
-                    load=rng.randrange(1 << 32) if load is None else load)
+    if policy_type == PolicyType.WEIGHTED_RANDOM:
+        policy = Policy(policy_type, weight=1 + i % 10)
+    elif policy_type == PolicyType.LEAST_USED:
+        policy = Policy(policy_type, load=rng.randrange(1 << 32) if load is None else load)
+    else:
+        policy = Policy(policy_type)
     address = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
     transport = SctpTransport(10_000 + i % 50_000, [address])
     return PoolElement(i + 1, 0x1000 + i % 4, 30_000, transport, policy)
@@ -142,14 +146,12 @@ def test_memory_per_pe_at_100k(benchmark: Any) -> None:
     benchmark.pedantic(load.build, args=("cython",), rounds=1, iterations=1)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def report(request: pytest.FixtureRequest) -> Iterator[None]:
+@pytest.fixture(scope="module", autouse=True)
+def report(bench_summary: list[str]) -> Iterator[None]:
     yield
-    terminal = request.config.pluginmanager.getplugin("terminalreporter")
-    if terminal is None or not RESULTS:
+    write = bench_summary.append
+    if not RESULTS:
         return
-    write = terminal.write_line
-    write("")
     write("handlespace: us/op (cython | baseline | ratio)   targets at 100k: <= 2 us, >= 10x")
     for config in CONFIGS:
         for policy in POLICIES:

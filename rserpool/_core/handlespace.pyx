@@ -59,7 +59,7 @@ from rserpool._core.tree cimport (
     tree_remove,
 )
 from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
-from rserpool.wire import Cause
+from rserpool.wire import Cause, SctpTransport, TcpTransport
 
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
@@ -67,6 +67,10 @@ DEFAULT_MAX_ADDRESSES = _CODEC_MAX_ADDRESSES     # the limit of the codec
 
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
+    TIMER_LIFETIME = 1          # TimerCode.LIFETIME
+
+cdef object _SCTP_TRANSPORT = SctpTransport    # the transports with a transport-use field
+cdef object _TCP_TRANSPORT = TcpTransport
 
 
 class TimerCode(IntEnum):
@@ -162,6 +166,16 @@ cdef uint32_t _u32(value, str what) except? 0xffffffff:
         raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
 
 
+cdef void _release_pool(PoolRec* pool) noexcept:
+    """Free an (emptied) pool record and drop its references."""
+    PyMem_Free(pool.members)
+    PyMem_Free(pool.by_id)
+    fen_free(&pool.values)
+    Py_DECREF(<object>pool.handle)
+    Py_DECREF(<object>pool.transport_type)
+    PyMem_Free(pool)
+
+
 cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
     """The group of key, created empty if needed."""
     cdef Group* g = <Group*>map_get(groups, key, 0)
@@ -254,8 +268,7 @@ cdef class Handlespace:
             for j in range(pool.size):
                 Py_DECREF(<object>pool.members[j].element)
                 PyMem_Free(pool.members[j])
-            pool.size = 0
-            self._free_pool(pool)
+            _release_pool(pool)     # no map_delete: that would shift cells under this loop
         map_free(&self._pools)
         map_free(&self._pes)
         _groups_free(&self._owners)
@@ -325,12 +338,7 @@ cdef class Handlespace:
 
     cdef void _free_pool(self, PoolRec* pool) noexcept:
         map_delete(&self._pools, <uint64_t>pool.hash, 0, pool)
-        PyMem_Free(pool.members)
-        PyMem_Free(pool.by_id)
-        fen_free(&pool.values)
-        Py_DECREF(<object>pool.handle)
-        Py_DECREF(<object>pool.transport_type)
-        PyMem_Free(pool)
+        _release_pool(pool)
         self._pool_order_stale = True
 
     cdef int _add_member(self, PoolRec* pool, PENode* n) except -1:
@@ -518,27 +526,37 @@ cdef class Handlespace:
         """
         cdef object policy = element.member_selection_policy
         cdef object transport = element.user_transport
-        cdef uint32_t policy_type = _u32(policy.policy_type, "policy type")
-        cdef int randomized = policy_randomized(policy_type)
-        cdef uint32_t pe_id = _u32(element.pe_identifier, "PE identifier")
-        cdef uint32_t owner_id = _u32(element.home_enrp_server_identifier if owner is None
-                                      else owner, "owner")
-        cdef double life = element.registration_life
-        cdef Py_ssize_t addresses = 1
         cdef object transport_type = type(transport)
-        cdef int transport_use = getattr(transport, "transport_use", 0)
-        cdef int64_t assoc_id = 0 if assoc is None else assoc
-        cdef uint32_t weight = _u32(policy.weight, "weight")
-        cdef uint32_t priority = _u32(policy.priority, "priority")
-        cdef uint32_t load = _u32(policy.load, "load")
-        cdef uint32_t load_degradation = _u32(policy.load_degradation, "load degradation")
-        cdef uint32_t load_dpf = _u32(policy.load_dpf, "load DPF")
-        cdef uint32_t weight_dpf = _u32(policy.weight_dpf, "weight DPF")
-        cdef uint32_t distance = _u32(policy.distance, "distance")
+        cdef uint32_t policy_type, pe_id, owner_id, weight, priority, load, load_degradation
+        cdef uint32_t load_dpf, weight_dpf, distance
+        cdef int transport_use = 0
+        cdef int64_t assoc_id = 0
+        cdef double life
+        cdef int randomized
+        cdef Py_ssize_t addresses = 1
         cdef PoolRec* pool
         cdef PENode* n = NULL
         cdef uint32_t old_weight
         cdef uint64_t value
+        try:
+            policy_type = policy.policy_type
+            pe_id = element.pe_identifier
+            owner_id = element.home_enrp_server_identifier if owner is None else owner
+            weight = policy.weight
+            priority = policy.priority
+            load = policy.load
+            load_degradation = policy.load_degradation
+            load_dpf = policy.load_dpf
+            weight_dpf = policy.weight_dpf
+            distance = policy.distance
+            life = element.registration_life
+            if assoc is not None:
+                assoc_id = assoc
+        except (OverflowError, TypeError) as error:
+            raise HandlespaceError(Cause.INVALID_VALUES, f"field out of range: {error}") from None
+        if transport_type is _SCTP_TRANSPORT or transport_type is _TCP_TRANSPORT:
+            transport_use = transport.transport_use
+        randomized = policy_randomized(policy_type)
         if PyBytes_GET_SIZE(pool_handle) == 0:
             raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
         if randomized < 0:
@@ -597,7 +615,7 @@ cdef class Handlespace:
                 self._leave_assoc(n)
                 if assoc is not None:
                     self._join_assoc(n, assoc_id)
-            n.timer_code = TimerCode.LIFETIME
+            n.timer_code = TIMER_LIFETIME
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False
 
@@ -651,7 +669,7 @@ cdef class Handlespace:
             self._join_assoc(n, assoc_id)
         self._checksum_sum += n.checksum
         self._size += 1
-        n.timer_code = TimerCode.LIFETIME
+        n.timer_code = TIMER_LIFETIME
         heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
         return True
 

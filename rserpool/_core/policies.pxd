@@ -31,7 +31,7 @@ from libc.math cimport rint
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from rserpool._core.handlespace cimport PENode, PoolRec
-from rserpool._core.tree cimport TNode, tree_first
+from rserpool._core.tree cimport TNode, tree_first, tree_next
 
 cdef enum:
     PT_ROUND_ROBIN = 0x00000001
@@ -150,10 +150,12 @@ cdef inline uint64_t policy_value(const PENode* n, uint32_t t) noexcept nogil:
 
 
 
-cdef inline uint64_t _current_round(const PoolRec* pool) noexcept nogil:
-    """The round of the pool's next weighted round robin pick (new PEs join it)."""
+cdef inline uint64_t _current_round(const PoolRec* pool, const PENode* joining) noexcept nogil:
+    """The round of the pool's next weighted round robin pick, not counting `joining`."""
     cdef TNode* first = tree_first(&pool.selection)
     cdef PENode* n
+    if first != NULL and pe_of_sel(first) == joining:
+        first = tree_next(first)
     if first == NULL:
         return 0
     n = pe_of_sel(first)
@@ -166,14 +168,14 @@ cdef inline void policy_join(PENode* n, PoolRec* pool) noexcept nogil:
     pool.next_seq += 1
     n.degradation = 0
     n.credit = n.weight
-    n.round = _current_round(pool)
+    n.round = _current_round(pool, n)
 
 
 cdef inline void policy_refresh(PENode* n, PoolRec* pool, uint32_t old_weight) noexcept nogil:
     """State after a re-registration (seq, the round robin position, is kept)."""
     n.degradation = 0
     if old_weight == 0 and n.weight > 0:
-        n.round = _current_round(pool)
+        n.round = _current_round(pool, n)
         n.credit = n.weight
     elif n.credit > n.weight or n.credit == 0:
         n.credit = n.weight
