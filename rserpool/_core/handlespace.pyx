@@ -3,8 +3,9 @@
 
 Every PE is one C record (PENode, see handlespace.pxd). It is found by (pool, PE id) in an
 open-addressing map; it sits in its pool's member array and selection structure (a treap
-ordered by the policy key for the ordered policies, a Fenwick tree of selection weights for
-the randomized ones), in the list of its home registrar (the ownership index) and of the
+ordered by the policy key for the ordered policies, a ring for round robin, whose order is
+the sequence order a treap would keep, a Fenwick tree of selection weights for the
+randomized policies), in the list of its home registrar (the ownership index) and of the
 association it registered over (the connection index), and in the one timer heap. Sorted
 views (PEs by id, pools by handle, a registrar's PEs) are built when first asked for after
 a change. The registered `wire.PoolElement` object is kept by reference; the policy values
@@ -30,6 +31,7 @@ from libc.string cimport memcmp, memcpy, memset
 from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_reserve
 from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
 from rserpool._core.policies cimport (
+    PT_ROUND_ROBIN,
     pe_of_sel,
     policy_join,
     policy_primary,
@@ -164,6 +166,34 @@ cdef uint32_t _u32(value, str what) except? 0xffffffff:
         return value
     except (OverflowError, TypeError):
         raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
+
+
+cdef inline void _ring_append(PoolRec* pool, PENode* n) noexcept nogil:
+    """Put n last in a round robin pool's ring (just before the next PE to pick)."""
+    cdef PENode* first = pool.ring
+    cdef PENode* last
+    if first == NULL:
+        n.sel.left = &n.sel
+        n.sel.right = &n.sel
+        pool.ring = n
+        return
+    last = <PENode*>first.sel.left
+    last.sel.right = &n.sel
+    n.sel.left = &last.sel
+    n.sel.right = &first.sel
+    first.sel.left = &n.sel
+
+
+cdef inline void _ring_remove(PoolRec* pool, PENode* n) noexcept nogil:
+    cdef PENode* prev = <PENode*>n.sel.left
+    cdef PENode* next = <PENode*>n.sel.right
+    if next == n:
+        pool.ring = NULL
+        return
+    prev.sel.right = &next.sel
+    next.sel.left = &prev.sel
+    if pool.ring == n:
+        pool.ring = next
 
 
 cdef void _release_pool(PoolRec* pool) noexcept:
@@ -329,6 +359,8 @@ cdef class Handlespace:
         pool.by_id_stale = True
         pool.policy_type = policy_type
         pool.randomized = randomized
+        pool.ring = NULL
+        pool.use_ring = policy_type == PT_ROUND_ROBIN
         pool.handle_sum = _words_sum(<const unsigned char*>pool.hbuf, pool.hlen)
         Py_INCREF(transport_type)
         pool.transport_type = <PyObject*>transport_type
@@ -499,7 +531,9 @@ cdef class Handlespace:
         cdef PoolRec* pool = n.pool
         cdef object element = <object>n.element
         map_delete(&self._pes, <uint64_t>pool, n.pe_id, n)
-        if not pool.randomized:
+        if pool.use_ring:
+            _ring_remove(pool, n)
+        elif not pool.randomized:
             tree_remove(&pool.selection, &n.sel)
         self._remove_member(pool, n)
         self._leave_owner(n)
@@ -606,7 +640,7 @@ cdef class Handlespace:
                 if value != n.value:
                     fen_add(&pool.values, n.slot, value - n.value)
                     n.value = value
-            else:
+            elif not pool.use_ring:     # a round robin position does not change
                 tree_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
             if n.owner != owner_id:
                 self._leave_owner(n)
@@ -659,7 +693,9 @@ cdef class Handlespace:
             raise
         Py_INCREF(element)
         n.element = <PyObject*>element
-        if not pool.randomized:
+        if pool.use_ring:
+            _ring_append(pool, n)
+        elif not pool.randomized:
             n.sel.a = policy_primary(n, policy_type)
             n.sel.b = n.seq
             n.sel.prio = <uint32_t>_splitmix(&self._prio_state)
@@ -756,6 +792,13 @@ cdef class Handlespace:
                 if value != node.value:
                     fen_add(&pool.values, node.slot, value - node.value)
                     node.value = value
+        elif pool.use_ring:
+            node = pool.ring
+            while k < n:
+                chosen[k] = node
+                k += 1
+                node = <PENode*>node.sel.right
+            pool.ring = node        # the picked PEs are now the last in the round
         else:
             t = tree_first(&pool.selection)
             while k < n and t != NULL:

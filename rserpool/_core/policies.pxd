@@ -7,7 +7,7 @@
 # to a per-PE value, kept in the pool's Fenwick tree of subtree sums.
 #
 # policy         primary key (ordered) / value (randomized)       on each selection
-# RR             0                                                 -
+# RR             0 (kept as a ring in seq order: O(1))             -
 # WRR            round (weight 0: last)                            credit-1; at 0: round+1
 # PRIORITY       MAX - priority                                    -
 # LU             load                                              -

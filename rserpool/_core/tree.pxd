@@ -9,11 +9,11 @@ from libc.stdint cimport uint32_t, uint64_t
 
 
 cdef struct TNode:
+    uint64_t a                  # a descent reads only the first 32 bytes
+    uint64_t b
     TNode* left
     TNode* right
     TNode* parent
-    uint64_t a
-    uint64_t b
     uint32_t prio               # heap order: a parent's prio is >= its children's
 
 
