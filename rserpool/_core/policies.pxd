@@ -79,6 +79,39 @@ cdef inline int policy_randomized(uint32_t policy_type) noexcept nogil:
     return -1
 
 
+cdef enum:
+    USES_WEIGHT = 1
+    USES_PRIORITY = 2
+    USES_LOAD = 4
+    USES_LOAD_DEGRADATION = 8
+    USES_LOAD_DPF = 16
+    USES_WEIGHT_DPF = 32
+    USES_DISTANCE = 64
+
+
+cdef inline int policy_fields(uint32_t t) noexcept nogil:
+    """The policy fields the type's key or value uses (USES_* bits)."""
+    if t == PT_WEIGHTED_ROUND_ROBIN or t == PT_WEIGHTED_RANDOM:
+        return USES_WEIGHT
+    if t == PT_PRIORITY:
+        return USES_PRIORITY
+    if t == PT_LEAST_USED or t == PT_RANDOMIZED_LEAST_USED:
+        return USES_LOAD
+    if (t == PT_LEAST_USED_DEGRADATION or t == PT_PRIORITY_LEAST_USED
+            or t == PT_RANDOMIZED_PRIORITY_LEAST_USED
+            or t == PT_RANDOMIZED_LEAST_USED_DEGRADATION
+            or t == PT_PRIORITY_LEAST_USED_DEGRADATION
+            or t == PT_RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION):
+        return USES_LOAD | USES_LOAD_DEGRADATION
+    if t == PT_WEIGHTED_RANDOM_DPF:
+        return USES_WEIGHT | USES_WEIGHT_DPF | USES_DISTANCE
+    if t == PT_LEAST_USED_DPF:
+        return USES_LOAD | USES_LOAD_DPF | USES_DISTANCE
+    if t == PT_LEAST_USED_DEGRADATION_DPF:
+        return USES_LOAD | USES_LOAD_DEGRADATION | USES_LOAD_DPF | USES_DISTANCE
+    return 0
+
+
 cdef inline bint policy_degrades(uint32_t policy_type) noexcept nogil:
     return (policy_type == PT_LEAST_USED_DEGRADATION
             or policy_type == PT_PRIORITY_LEAST_USED_DEGRADATION
