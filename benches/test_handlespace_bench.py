@@ -2,8 +2,9 @@
 
 Every benchmark round times a batch of BATCH operations on a populated handlespace and
 undoes them untimed (setup), so the size stays put; per-operation times are the fastest
-round / BATCH (the minimum: other work on the shared cores only ever adds time). At the end a table of per-op times and baseline ratios is printed, with the
-targets of issue 3: <= 2 us per op at 100k PEs, >= 10x the baseline, <= 1 KiB per PE.
+round / BATCH (the minimum: other work on the shared cores only ever adds time). At the end
+a table of per-op times and baseline ratios is printed, with the targets of issue 3:
+<= 2 us per op at 100k PEs, >= 10x the baseline, <= 1 KiB per PE.
 """
 
 from __future__ import annotations
