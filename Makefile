@@ -18,3 +18,8 @@ bench: setup
 lint: setup
 	$(PY) -m ruff check rserpool tests benches
 	$(PY) -m mypy
+
+# Kernel-SCTP tests in the VM of ../shared/tools/vm (builds the image once; boots a slow
+# emulated VM: several minutes). See scripts/vm-test.sh.
+vm-test: setup
+	bash scripts/vm-test.sh

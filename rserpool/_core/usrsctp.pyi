@@ -1,18 +1,16 @@
 """Cython binding to libusrsctp (see usrsctp.pyx)."""
 
+from collections import deque
+from typing import Any
+
 from typing_extensions import disjoint_base
 
-from rserpool.transport.base import Message
-
-EVENT_READ: int
-EVENT_WRITE: int
-EVENT_ERROR: int
 ASSOC_CHANGE: int
 PEER_ADDR_CHANGE: int
 SEND_FAILED: int
 SHUTDOWN_EVENT: int
 
-def init(udp_port: int = 0) -> int: ...
+def init(udp_port: int) -> int: ...
 def udp_port() -> int: ...
 def set_defaults(
     rto_initial: int,
@@ -57,5 +55,4 @@ class Socket:
     def heartbeat(self, assoc: int, address: str, port: int) -> None: ...
     def send(self, assoc: int, data: bytes, ppid: int, stream: int, unordered: bool) -> int: ...
     def end(self, assoc: int, abort: bool) -> None: ...
-    def events(self) -> int: ...
-    def receive(self) -> Message | tuple[int, ...] | None: ...
+    def pump(self, queue: deque[Any], limit: int) -> tuple[Any, ...] | None: ...

@@ -27,6 +27,7 @@ class ParseError(ValueError):
         self, message: str, cause: int = ..., offset: int = ..., info: bytes = ...,
         report: bool = ...,
     ) -> None: ...
+    def error_cause(self) -> ErrorCause: ...
 
 @disjoint_base
 class Transport:

@@ -8,8 +8,10 @@ turned into `ipaddress` objects only when `.addresses` is read.
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 import ipaddress
 
@@ -110,6 +112,10 @@ class ParseError(ValueError):
         self.info = info
         self.report = report
 
+    def error_cause(self):
+        """The ErrorCause to send back to the peer (if `report`): cause code and info."""
+        return ErrorCause(self.cause, self.info)
+
 
 cdef int _fail(int cause, Py_ssize_t offset, str msg, bytes info=b"", bint report=True) except -1:
     raise ParseError(f"{msg} (at byte {offset})", cause, offset, info, report)
@@ -184,13 +190,37 @@ cdef uint32_t _u32(object v, str name) except? 0xffffffff:
 # ---------------------------------------------------------------------------------------------
 # Reader: the input buffer plus what decoding has to report
 
+cdef Py_ssize_t _tlv_fail(const uchar* buf, Py_ssize_t pos, Py_ssize_t end) except -1:
+    """Raise the ParseError for the invalid TLV header at pos (kept out of the hot path)."""
+    cdef uint32_t t, length
+    if end - pos < 4:
+        _fail(_INVALID_VALUES, pos, f"truncated parameter header: {end - pos} bytes left")
+    t = rd16(buf + pos)
+    length = rd16(buf + pos + 2)
+    if length < 4:
+        _fail(_INVALID_VALUES, pos + 2, f"{_pname(t)} parameter length {length} is below 4")
+    return _fail(_INVALID_VALUES, pos + 2,
+                 f"{_pname(t)} parameter length {length} runs past its enclosing "
+                 f"message or parameter ({end - pos} bytes left)")
+
+
 @cython.final
 @cython.no_gc
+@cython.freelist(8)
 cdef class _Reader:
     cdef const uchar* buf
     cdef Py_ssize_t n
     cdef bytes data
     cdef list unrec
+    cdef int ppid
+    cdef int mtype
+    cdef bint busy
+    cdef _Params params
+
+    cdef str where(self):
+        """The message being decoded, for error messages."""
+        names = _ASAP_NAMES if self.ppid == 11 else _ENRP_NAMES
+        return names[self.mtype] if 0 < self.mtype < len(names) else "message"
 
     cdef bytes slice(self, Py_ssize_t start, Py_ssize_t end):
         return PyBytes_FromStringAndSize(<const char*>self.buf + start, end - start)
@@ -200,20 +230,14 @@ cdef class _Reader:
         """Check the TLV at pos inside [pos, end); return the offset of the next TLV."""
         cdef uint32_t length
         cdef Py_ssize_t nxt
-        if end - pos < 4:
-            _fail(_INVALID_VALUES, pos, f"truncated parameter header: {end - pos} bytes left")
-        ptype[0] = rd16(self.buf + pos)
-        length = rd16(self.buf + pos + 2)
-        if length < 4:
-            _fail(_INVALID_VALUES, pos + 2,
-                  f"{_pname(ptype[0])} parameter length {length} is below 4")
-        if <Py_ssize_t>length > end - pos:
-            _fail(_INVALID_VALUES, pos + 2,
-                  f"{_pname(ptype[0])} parameter length {length} runs past its enclosing "
-                  f"message or parameter ({end - pos} bytes left)")
-        vlen[0] = length - 4
-        nxt = pos + pad4(length)
-        return end if nxt > end else nxt
+        if end - pos >= 4:
+            length = rd16(self.buf + pos + 2)
+            if length >= 4 and <Py_ssize_t>length <= end - pos:
+                ptype[0] = rd16(self.buf + pos)
+                vlen[0] = length - 4
+                nxt = pos + pad4(length)
+                return end if nxt > end else nxt
+        return _tlv_fail(self.buf, pos, end)
 
     cdef int unknown(self, Py_ssize_t pos, uint32_t t, Py_ssize_t vlen, str where) except -1:
         """Apply the action bits of an unrecognized parameter type."""
@@ -243,17 +267,24 @@ cdef class _Reader:
 
 @cython.no_gc
 cdef class Transport:
-    """Base of the transport parameters: port, one 16/32-bit field, addresses."""
+    """Base of the transport parameters: port, one 16/32-bit field, addresses.
+
+    The addresses are kept as their address TLVs: a slice [_off, _off + _blen) of _buf, which
+    is either the decoded message (no copy) or a blob built by the constructor.
+    """
 
     cdef public uint16_t port
     cdef uint32_t _aux        # transport use (SCTP, TCP) or DCCP service code
-    cdef bytes _blob          # the address TLVs, canonical wire form
-    cdef int _naddr
+    cdef uint16_t _pt         # parameter type
+    cdef uint16_t _hlen       # TLV header + fixed fields: 8, or 12 for DCCP
+    cdef bytes _buf
+    cdef Py_ssize_t _off
+    cdef Py_ssize_t _blen
     cdef tuple _addr_cache
     __hash__ = None
 
-    cdef uint32_t _ptype(self):
-        return 0
+    cdef inline const uchar* _bp(self) noexcept:
+        return <const uchar*>PyBytes_AS_STRING(self._buf) + self._off
 
     cdef int _set_addresses(self, addresses) except -1:
         cdef list parts = []
@@ -270,29 +301,36 @@ cdef class Transport:
         if n > C_MAX_ADDRESSES:
             raise ValueError(
                 f"{n} addresses exceed MAX_ADDRESSES_PER_TRANSPORT ({C_MAX_ADDRESSES})")
-        self._blob = b"".join(parts)
-        self._naddr = n
+        self._buf = b"".join(parts)
+        self._off = 0
+        self._blen = PyBytes_GET_SIZE(self._buf)
         self._addr_cache = None
         return 0
+
+    cdef tuple _packed(self):
+        cdef const uchar* p = self._bp()
+        cdef Py_ssize_t i = 0, n = 0
+        cdef bytes a
+        while i < self._blen:
+            i += 8 if p[i + 1] == P_IPV4 else 20
+            n += 1
+        cdef tuple out = PyTuple_New(n)
+        i = n = 0
+        while i < self._blen:
+            a = PyBytes_FromStringAndSize(<const char*>p + i + 4, 4 if p[i + 1] == P_IPV4 else 16)
+            Py_INCREF(a)
+            PyTuple_SET_ITEM(out, n, a)
+            i += 8 if p[i + 1] == P_IPV4 else 20
+            n += 1
+        return out
 
     @property
     def addresses(self):
         """The addresses, as ipaddress objects (created on first access)."""
-        cdef const uchar* p
-        cdef Py_ssize_t i, n
         if self._addr_cache is None:
-            out = []
-            p = <const uchar*>PyBytes_AS_STRING(self._blob)
-            n = PyBytes_GET_SIZE(self._blob)
-            i = 0
-            while i < n:
-                if p[i + 1] == P_IPV4:
-                    out.append(ipaddress.IPv4Address(self._blob[i + 4:i + 8]))
-                    i += 8
-                else:
-                    out.append(ipaddress.IPv6Address(self._blob[i + 4:i + 20]))
-                    i += 20
-            self._addr_cache = tuple(out)
+            self._addr_cache = tuple([
+                ipaddress.IPv4Address(a) if len(a) == 4 else ipaddress.IPv6Address(a)
+                for a in self._packed()])
         return self._addr_cache
 
     @addresses.setter
@@ -302,37 +340,23 @@ cdef class Transport:
     @property
     def packed_addresses(self):
         """The addresses as 4- or 16-byte strings, without creating ipaddress objects."""
-        cdef const uchar* p = <const uchar*>PyBytes_AS_STRING(self._blob)
-        cdef Py_ssize_t i = 0, n = PyBytes_GET_SIZE(self._blob)
-        out = []
-        while i < n:
-            if p[i + 1] == P_IPV4:
-                out.append(self._blob[i + 4:i + 8])
-                i += 8
-            else:
-                out.append(self._blob[i + 4:i + 20])
-                i += 20
-        return tuple(out)
+        return self._packed()
 
-    cdef Py_ssize_t _head(self):
-        return 8
+    cdef inline Py_ssize_t _size(self) noexcept:
+        return self._hlen + self._blen
 
-    cdef Py_ssize_t _size(self):
-        return self._head() + PyBytes_GET_SIZE(self._blob)
-
-    cdef uchar* _write(self, uchar* p):
-        cdef Py_ssize_t size = self._size()
-        cdef Py_ssize_t head = self._head()
-        p = wr_tlv_hdr(p, self._ptype(), size)
+    cdef uchar* _write(self, uchar* p) noexcept:
+        p = wr_tlv_hdr(p, self._pt, self._hlen + self._blen)
         wr16(p, self.port)
-        if head == 12:
+        if self._hlen == 12:
             wr16(p + 2, 0)
             wr32(p + 4, self._aux)
+            p += 8
         else:
             wr16(p + 2, self._aux)
-        p += head - 4
-        memcpy(p, PyBytes_AS_STRING(self._blob), PyBytes_GET_SIZE(self._blob))
-        return p + PyBytes_GET_SIZE(self._blob)
+            p += 4
+        memcpy(p, self._bp(), self._blen)
+        return p + self._blen
 
     def encode(self):
         """The parameter TLV."""
@@ -340,21 +364,29 @@ cdef class Transport:
         self._write(<uchar*>PyBytes_AS_STRING(out))
         return out
 
+    cdef bint _equals(self, Transport o) noexcept:
+        return (self._pt == o._pt and self.port == o.port and self._aux == o._aux
+                and self._blen == o._blen and memcmp(self._bp(), o._bp(), self._blen) == 0)
+
     def __richcmp__(self, other, int op):
         if op != 2 and op != 3:
             return NotImplemented
-        if type(other) is not type(self):
+        if not isinstance(other, Transport):
             return NotImplemented if op == 2 else True
-        cdef Transport o = <Transport>other
-        eq = (self.port == o.port and self._aux == o._aux and self._blob == o._blob)
+        eq = self._equals(<Transport>other)
         return eq if op == 2 else not eq
 
     cdef str _extra_repr(self):
         return ""
 
+    def __reduce__(self):
+        if self._pt == P_UDP or self._pt == P_UDPLITE:
+            return type(self), (self.port, self._packed())
+        return type(self), (self.port, self._packed(), self._aux)
+
     def __repr__(self):
         addrs = ", ".join(repr(str(a)) for a in self.addresses)
-        if self._naddr == 1:
+        if len(self.addresses) == 1:
             addrs += ","
         return f"{type(self).__name__}(port={self.port}, addresses=({addrs})" \
                f"{self._extra_repr()})"
@@ -366,12 +398,11 @@ cdef class SctpTransport(Transport):
     """SCTP transport parameter (RFC 5354 3.4). transport_use: 0 data only, 1 data+control."""
 
     def __init__(self, port, addresses, transport_use=0):
+        self._pt = P_SCTP
+        self._hlen = 8
         self.port = port
         self._aux = <uint16_t>transport_use
         self._set_addresses(addresses)
-
-    cdef uint32_t _ptype(self):
-        return P_SCTP
 
     @property
     def transport_use(self):
@@ -391,12 +422,11 @@ cdef class TcpTransport(Transport):
     """TCP transport parameter (RFC 5354 3.5). transport_use: 0 data only, 1 data+control."""
 
     def __init__(self, port, addresses, transport_use=0):
+        self._pt = P_TCP
+        self._hlen = 8
         self.port = port
         self._aux = <uint16_t>transport_use
         self._set_addresses(addresses)
-
-    cdef uint32_t _ptype(self):
-        return P_TCP
 
     @property
     def transport_use(self):
@@ -416,11 +446,10 @@ cdef class UdpTransport(Transport):
     """UDP transport parameter (RFC 5354 3.6)."""
 
     def __init__(self, port, addresses):
+        self._pt = P_UDP
+        self._hlen = 8
         self.port = port
         self._set_addresses(addresses)
-
-    cdef uint32_t _ptype(self):
-        return P_UDP
 
 
 @cython.final
@@ -429,11 +458,10 @@ cdef class UdpLiteTransport(Transport):
     """UDP-Lite transport parameter (RFC 5354 3.7)."""
 
     def __init__(self, port, addresses):
+        self._pt = P_UDPLITE
+        self._hlen = 8
         self.port = port
         self._set_addresses(addresses)
-
-    cdef uint32_t _ptype(self):
-        return P_UDPLITE
 
 
 @cython.final
@@ -442,15 +470,11 @@ cdef class DccpTransport(Transport):
     """DCCP transport parameter (RFC 5354 3.3): port, reserved, 32-bit service code."""
 
     def __init__(self, port, addresses, service_code=0):
+        self._pt = P_DCCP
+        self._hlen = 12
         self.port = port
         self._aux = _u32(service_code, "service_code")
         self._set_addresses(addresses)
-
-    cdef uint32_t _ptype(self):
-        return P_DCCP
-
-    cdef Py_ssize_t _head(self):
-        return 12
 
     @property
     def service_code(self):
@@ -464,19 +488,30 @@ cdef class DccpTransport(Transport):
         return f", service_code={self._aux}"
 
 
-cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t vlen):
-    """Decode the transport TLV at pos (pure type t, value length vlen)."""
+cdef int _transport_fail(_Reader r, Py_ssize_t start, Py_ssize_t end, Py_ssize_t at,
+                         uint32_t t, int kind, Py_ssize_t extra) except -1:
+    """Raise the ParseError for an invalid transport parameter (kept out of the hot path)."""
+    cdef str why
+    if kind == 0:
+        why = f"{_pname(t)} parameter too short: {end - start - 4} value bytes"
+    elif kind == 1:
+        why = (f"{_pname(t)} parameter has {extra} value bytes, expected "
+               f"{4 if (t & 0x3fff) == P_IPV4 else 16}")
+    elif kind == 2:
+        why = (f"more than MAX_ADDRESSES_PER_TRANSPORT ({C_MAX_ADDRESSES}) addresses "
+               f"in {_pname(t)} parameter")
+    elif kind == 3:
+        why = (f"{_pname(t)} parameter is not allowed in a {_pname(<uint32_t>extra)} parameter "
+               f"(MAX_NESTING_DEPTH {MAX_NESTING_DEPTH}: transports hold addresses only)")
+    else:
+        why = f"{_pname(t)} parameter has no address"
+    return _fail(_INVALID_VALUES, at, why, r.slice(start, end))
+
+
+cdef Transport _new_transport(uint32_t t, const uchar* p, bytes buf, Py_ssize_t off,
+                              Py_ssize_t length):
+    """A transport object for the canonical transport TLV at p (= buf + off), length bytes."""
     cdef Transport tr
-    cdef Py_ssize_t head = 12 if t == P_DCCP else 8
-    cdef Py_ssize_t end = pos + 4 + vlen
-    cdef Py_ssize_t q, nxt, start
-    cdef uint32_t at
-    cdef Py_ssize_t alen
-    cdef int naddr = 0
-    cdef bint canonical = True
-    cdef list parts = None
-    if vlen < head - 4:
-        _fail(_INVALID_VALUES, pos, f"{_pname(t)} parameter too short: {vlen} value bytes")
     if t == P_SCTP:
         tr = SctpTransport.__new__(SctpTransport)
     elif t == P_TCP:
@@ -487,47 +522,86 @@ cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t 
         tr = UdpLiteTransport.__new__(UdpLiteTransport)
     else:
         tr = DccpTransport.__new__(DccpTransport)
+    tr._pt = <uint16_t>t
+    tr._hlen = 12 if t == P_DCCP else 8
+    tr.port = rd16(p + 4)
+    if t == P_DCCP:
+        tr._aux = rd32(p + 8)
+    elif t == P_SCTP or t == P_TCP:
+        tr._aux = rd16(p + 6)
+    tr._buf = buf
+    tr._off = off + tr._hlen
+    tr._blen = length - tr._hlen
+    return tr
+
+
+cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t vlen,
+                              bint lazy=False):
+    """Decode the transport TLV at pos (pure type t, value length vlen).
+
+    With lazy, only validate it, and return None if its bytes are canonical.
+    """
+    cdef Transport tr
+    cdef Py_ssize_t head = 12 if t == P_DCCP else 8
+    cdef Py_ssize_t end = pos + 4 + vlen
+    cdef Py_ssize_t q, nxt, start
+    cdef uint32_t at, apt
+    cdef Py_ssize_t alen
+    cdef int naddr = 0
+    cdef list parts = None
+    if vlen < head - 4:
+        _transport_fail(r, pos, end, pos, t, 0, 0)
+    start = q = pos + head
+    while q < end:
+        nxt = r.tlv(q, end, &at, &alen)
+        apt = at & 0x3fff
+        if apt == P_IPV4 or apt == P_IPV6:
+            if alen != (4 if apt == P_IPV4 else 16):
+                _transport_fail(r, q, q + 4 + alen, q + 2, at, 1, alen)
+            naddr += 1
+            if naddr > C_MAX_ADDRESSES:
+                _transport_fail(r, pos, end, q, t, 2, 0)
+            if at != apt and parts is None:
+                parts = [r.slice(start, q)]
+            if parts is not None:
+                parts.append(b"\x00\x01\x00\x08" if apt == P_IPV4 else b"\x00\x02\x00\x14")
+                parts.append(r.slice(q + 4, q + 4 + alen))
+        elif apt in _PARAM_NAMES:
+            _transport_fail(r, q, q + 4 + alen, q, at, 3, t)
+        else:
+            r.unknown(q, at, alen, f"{_pname(t)} parameter")
+            if parts is None:
+                parts = [r.slice(start, q)]
+        q = nxt
+    if naddr == 0:
+        _transport_fail(r, pos, end, pos, t, 4, 0)
+    if lazy and parts is None:
+        return None
+    if t == P_SCTP:
+        tr = SctpTransport.__new__(SctpTransport)
+    elif t == P_TCP:
+        tr = TcpTransport.__new__(TcpTransport)
+    elif t == P_UDP:
+        tr = UdpTransport.__new__(UdpTransport)
+    elif t == P_UDPLITE:
+        tr = UdpLiteTransport.__new__(UdpLiteTransport)
+    else:
+        tr = DccpTransport.__new__(DccpTransport)
+    tr._pt = <uint16_t>t
+    tr._hlen = <uint16_t>head
     tr.port = rd16(r.buf + pos + 4)
     if t == P_DCCP:
         tr._aux = rd32(r.buf + pos + 8)
     elif t == P_SCTP or t == P_TCP:
         tr._aux = rd16(r.buf + pos + 6)
-    start = q = pos + head
-    while q < end:
-        nxt = r.tlv(q, end, &at, &alen)
-        if (at & 0x3fff) == P_IPV4 or (at & 0x3fff) == P_IPV6:
-            if alen != (4 if (at & 0x3fff) == P_IPV4 else 16):
-                _fail(_INVALID_VALUES, q + 2,
-                      f"{_pname(at)} parameter has {alen} value bytes, expected "
-                      f"{4 if (at & 0x3fff) == P_IPV4 else 16}", r.slice(q, q + 4 + alen))
-            naddr += 1
-            if naddr > C_MAX_ADDRESSES:
-                _fail(_INVALID_VALUES, q,
-                      f"more than MAX_ADDRESSES_PER_TRANSPORT ({C_MAX_ADDRESSES}) addresses "
-                      f"in {_pname(t)} parameter", r.slice(pos, end))
-            if at > P_IPV6 and canonical:
-                canonical = False
-                parts = [r.slice(start, q)]
-            if not canonical:
-                parts.append(b"\x00\x01\x00\x08" if (at & 0x3fff) == P_IPV4
-                             else b"\x00\x02\x00\x14")
-                parts.append(r.slice(q + 4, q + 4 + alen))
-        elif (at & 0x3fff) <= P_HROPT and (at & 0x3fff) in _PARAM_NAMES:
-            _fail(_INVALID_VALUES, q,
-                  f"{_pname(at)} parameter is not allowed in a {_pname(t)} parameter "
-                  f"(MAX_NESTING_DEPTH {MAX_NESTING_DEPTH}: transports hold addresses only)",
-                  r.slice(q, q + 4 + alen))
-        else:
-            r.unknown(q, at, alen, f"{_pname(t)} parameter")
-            if canonical:
-                canonical = False
-                parts = [r.slice(start, q)]
-        q = nxt
-    if naddr == 0:
-        _fail(_INVALID_VALUES, pos, f"{_pname(t)} parameter has no address",
-              r.slice(pos, end))
-    tr._blob = r.slice(start, end) if canonical else b"".join(parts)
-    tr._naddr = naddr
+    if parts is None:
+        tr._buf = r.data
+        tr._off = start
+        tr._blen = end - start
+    else:
+        tr._buf = b"".join(parts)
+        tr._off = 0
+        tr._blen = PyBytes_GET_SIZE(tr._buf)
     return tr
 
 
@@ -564,6 +638,10 @@ cdef int _policy_layout(uint32_t t) noexcept nogil:
     return -1
 
 
+_POLICY_FIELD_NAMES = ("weight", "priority", "load", "load_degradation", "load_dpf",
+                       "weight_dpf", "distance")
+
+
 cdef inline int _popcount7(int m) noexcept nogil:
     cdef int c = 0
     while m:
@@ -574,81 +652,128 @@ cdef inline int _popcount7(int m) noexcept nogil:
 
 @cython.final
 @cython.no_gc
+@cython.freelist(64)
 cdef class Policy:
     """Member selection policy parameter (RFC 5354 3.8, RFC 5356, RSPLIB extensions).
 
-    Only the fields the policy type carries on the wire may be non-zero.
+    Each policy type carries some of the value fields (in this order on the wire): weight,
+    priority, load, load_degradation, load_dpf, weight_dpf, distance. The others are 0 and
+    cannot be set; changing policy_type clears the fields the new type does not carry.
     """
 
-    cdef public uint32_t policy_type
-    cdef public uint32_t weight
-    cdef public uint32_t priority
-    cdef public uint32_t load
-    cdef public uint32_t load_degradation
-    cdef public uint32_t load_dpf
-    cdef public uint32_t weight_dpf
-    cdef public uint32_t distance
+    cdef uint32_t _ptype
+    cdef int _layout          # field mask of _policy_layout(_ptype)
+    cdef int _tlvlen
+    cdef uint32_t _v[7]
     __hash__ = None
 
     def __init__(self, policy_type, weight=0, priority=0, load=0, load_degradation=0,
                  load_dpf=0, weight_dpf=0, distance=0):
-        cdef int layout = _policy_layout(_u32(policy_type, "policy_type"))
-        if layout < 0:
+        if _policy_layout(_u32(policy_type, "policy_type")) < 0:
             raise ValueError(f"unknown policy type 0x{policy_type:08x}")
         self.policy_type = policy_type
         values = (weight, priority, load, load_degradation, load_dpf, weight_dpf, distance)
-        names = ("weight", "priority", "load", "load_degradation", "load_dpf", "weight_dpf",
-                 "distance")
         for i in range(7):
-            _u32(values[i], names[i])
-            if values[i] and not (layout & (1 << i)):
-                raise ValueError(
-                    f"policy 0x{policy_type:08x} carries no {names[i]} (got {values[i]})")
-        (self.weight, self.priority, self.load, self.load_degradation, self.load_dpf,
-         self.weight_dpf, self.distance) = values
+            self._set_checked(i, values[i])
+
+    cdef inline void _set_type(self, uint32_t t, int layout) noexcept:
+        cdef int i
+        self._ptype = t
+        self._layout = layout & 0x7f
+        self._tlvlen = 8 + 4 * _popcount7(layout & 0x7f)
+        for i in range(7):
+            if not (self._layout & (1 << i)):
+                self._v[i] = 0
+
+    cdef int _set_checked(self, int i, v) except -1:
+        cdef uint32_t value = _u32(v, _POLICY_FIELD_NAMES[i])
+        if value and not (self._layout & (1 << i)):
+            raise ValueError(f"policy 0x{self._ptype:08x} carries no {_POLICY_FIELD_NAMES[i]} "
+                             f"(got {value})")
+        self._v[i] = value
+        return 0
+
+    @property
+    def policy_type(self):
+        return self._ptype
+
+    @policy_type.setter
+    def policy_type(self, v):
+        # An unknown type is accepted here (not by the constructor) so that layers above can
+        # test how they refuse it; it carries no value fields, and decode() rejects it.
+        cdef int layout = _policy_layout(_u32(v, "policy_type"))
+        self._set_type(v, 0 if layout < 0 else layout)
+
+    @property
+    def weight(self):
+        return self._v[0]
+
+    @weight.setter
+    def weight(self, v):
+        self._set_checked(0, v)
+
+    @property
+    def priority(self):
+        return self._v[1]
+
+    @priority.setter
+    def priority(self, v):
+        self._set_checked(1, v)
+
+    @property
+    def load(self):
+        return self._v[2]
+
+    @load.setter
+    def load(self, v):
+        self._set_checked(2, v)
+
+    @property
+    def load_degradation(self):
+        return self._v[3]
+
+    @load_degradation.setter
+    def load_degradation(self, v):
+        self._set_checked(3, v)
+
+    @property
+    def load_dpf(self):
+        return self._v[4]
+
+    @load_dpf.setter
+    def load_dpf(self, v):
+        self._set_checked(4, v)
+
+    @property
+    def weight_dpf(self):
+        return self._v[5]
+
+    @weight_dpf.setter
+    def weight_dpf(self, v):
+        self._set_checked(5, v)
+
+    @property
+    def distance(self):
+        return self._v[6]
+
+    @distance.setter
+    def distance(self, v):
+        self._set_checked(6, v)
 
     cdef inline uint32_t _field(self, int i) noexcept:
-        if i == 0:
-            return self.weight
-        if i == 1:
-            return self.priority
-        if i == 2:
-            return self.load
-        if i == 3:
-            return self.load_degradation
-        if i == 4:
-            return self.load_dpf
-        if i == 5:
-            return self.weight_dpf
-        return self.distance
+        return self._v[i]
 
     cdef inline void _set_field(self, int i, uint32_t v) noexcept:
-        if i == 0:
-            self.weight = v
-        elif i == 1:
-            self.priority = v
-        elif i == 2:
-            self.load = v
-        elif i == 3:
-            self.load_degradation = v
-        elif i == 4:
-            self.load_dpf = v
-        elif i == 5:
-            self.weight_dpf = v
-        else:
-            self.distance = v
+        self._v[i] = v
 
-    cdef Py_ssize_t _size(self) except -1:
-        cdef int layout = _policy_layout(self.policy_type)
-        if layout < 0:
-            raise ValueError(f"unknown policy type 0x{self.policy_type:08x}")
-        return 8 + 4 * _popcount7(layout & 0x7f)
+    cdef inline Py_ssize_t _size(self) noexcept:
+        return self._tlvlen
 
-    cdef uchar* _write(self, uchar* p):
-        cdef int layout = _policy_layout(self.policy_type)
+    cdef uchar* _write(self, uchar* p) noexcept:
+        cdef int layout = self._layout
         cdef int i
-        p = wr_tlv_hdr(p, P_POLICY, 8 + 4 * _popcount7(layout & 0x7f))
-        wr32(p, self.policy_type)
+        p = wr_tlv_hdr(p, P_POLICY, self._tlvlen)
+        wr32(p, self._ptype)
         p += 4
         for i in range(7):
             if layout & (1 << i):
@@ -668,20 +793,44 @@ cdef class Policy:
         if type(other) is not Policy:
             return NotImplemented if op == 2 else True
         cdef Policy o = <Policy>other
-        eq = (self.policy_type == o.policy_type and self.weight == o.weight
-              and self.priority == o.priority and self.load == o.load
-              and self.load_degradation == o.load_degradation and self.load_dpf == o.load_dpf
-              and self.weight_dpf == o.weight_dpf and self.distance == o.distance)
+        eq = self._ptype == o._ptype and memcmp(self._v, o._v, sizeof(self._v)) == 0
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return Policy, (self._ptype, *[self._v[i] for i in range(7)])
+
     def __repr__(self):
-        parts = [f"policy_type=0x{self.policy_type:08x}"]
-        names = ("weight", "priority", "load", "load_degradation", "load_dpf", "weight_dpf",
-                 "distance")
+        parts = [f"policy_type=0x{self._ptype:08x}"]
         for i in range(7):
-            if self._field(i):
-                parts.append(f"{names[i]}={self._field(i)}")
+            if self._v[i]:
+                parts.append(f"{_POLICY_FIELD_NAMES[i]}={self._v[i]}")
         return f"Policy({', '.join(parts)})"
+
+
+cdef Policy _new_policy(const uchar* p, Py_ssize_t length):
+    """A policy object for the canonical policy TLV at p."""
+    cdef uint32_t t = rd32(p + 4)
+    cdef int layout = _policy_layout(t)
+    cdef int i
+    cdef Policy pol = Policy.__new__(Policy)
+    pol._set_type(t, layout)
+    p += 8
+    for i in range(7):
+        if layout & (1 << i):
+            pol._set_field(i, rd32(p))
+            p += 4
+    return pol
+
+
+cdef bint _policy_canonical(_Reader r, Py_ssize_t pos, Py_ssize_t vlen) except -1:
+    """Validate the policy TLV at pos; True if it has exactly its type's fields."""
+    cdef int layout
+    if vlen >= 4:
+        layout = _policy_layout(rd32(r.buf + pos + 4))
+        if layout >= 0 and vlen == 4 + 4 * _popcount7(layout & 0x7f):
+            return True
+    _dec_policy(r, pos, vlen)   # raises the precise error, or accepts a longer/RSPLIB form
+    return False
 
 
 cdef Policy _dec_policy(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
@@ -703,7 +852,7 @@ cdef Policy _dec_policy(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
               f"policy 0x{t:08x} needs {layout >> 8} value fields, parameter has {nfields}",
               r.slice(pos, pos + 4 + vlen))
     pol = Policy.__new__(Policy)
-    pol.policy_type = t
+    pol._set_type(t, layout)
     q = pos + 8
     for i in range(7):
         if (layout & (1 << i)) and nfields > 0:
@@ -718,8 +867,13 @@ cdef Policy _dec_policy(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
 
 @cython.final
 @cython.no_gc
+@cython.freelist(64)
 cdef class PoolElement:
-    """Pool element parameter (RFC 5354 3.9). registration_life is in milliseconds."""
+    """Pool element parameter (RFC 5354 3.9). registration_life is in milliseconds.
+
+    A decoded pool element builds its transport and policy objects when they are first read;
+    until then it encodes them by copying their (validated, canonical) bytes.
+    """
 
     cdef public uint32_t pe_identifier
     cdef public uint32_t home_enrp_server_identifier
@@ -727,6 +881,8 @@ cdef class PoolElement:
     cdef Transport _user_transport
     cdef Policy _policy
     cdef Transport _asap_transport
+    cdef bytes _raw           # decoded message holding the not yet built sub-parameters
+    cdef Py_ssize_t _ut_off, _ut_len, _pol_off, _pol_len, _at_off, _at_len
     __hash__ = None
 
     def __init__(self, pe_identifier, home_enrp_server_identifier, registration_life,
@@ -738,44 +894,81 @@ cdef class PoolElement:
         self.member_selection_policy = member_selection_policy
         self.asap_transport = asap_transport
 
+    cdef Transport _build_transport(self, Py_ssize_t off, Py_ssize_t length):
+        """The transport object of a validated, canonical transport TLV of _raw."""
+        cdef const uchar* p = <const uchar*>PyBytes_AS_STRING(self._raw) + off
+        return _new_transport(rd16(p), p, self._raw, off, length)
+
     @property
     def user_transport(self):
+        if self._ut_len:
+            self._user_transport = self._build_transport(self._ut_off, self._ut_len)
+            self._ut_len = 0
         return self._user_transport
 
     @user_transport.setter
     def user_transport(self, Transport v not None):
         self._user_transport = v
+        self._ut_len = 0
 
     @property
     def member_selection_policy(self):
+        if self._pol_len:
+            self._policy = _new_policy(
+                <const uchar*>PyBytes_AS_STRING(self._raw) + self._pol_off, self._pol_len)
+            self._pol_len = 0
         return self._policy
 
     @member_selection_policy.setter
     def member_selection_policy(self, Policy v not None):
         self._policy = v
+        self._pol_len = 0
 
     @property
     def asap_transport(self):
+        if self._at_len:
+            self._asap_transport = self._build_transport(self._at_off, self._at_len)
+            self._at_len = 0
         return self._asap_transport
 
     @asap_transport.setter
     def asap_transport(self, Transport v):
         self._asap_transport = v
+        self._at_len = 0
 
-    cdef Py_ssize_t _size(self) except -1:
-        cdef Py_ssize_t n = 16 + self._user_transport._size() + self._policy._size()
-        if self._asap_transport is not None:
+    cdef Py_ssize_t _size(self) noexcept:
+        cdef Py_ssize_t n = 16
+        n += self._ut_len if self._ut_len else self._user_transport._size()
+        n += self._pol_len if self._pol_len else self._policy._size()
+        if self._at_len:
+            n += self._at_len
+        elif self._asap_transport is not None:
             n += self._asap_transport._size()
         return n
 
-    cdef uchar* _write(self, uchar* p):
+    cdef uchar* _write(self, uchar* p) noexcept:
+        cdef const uchar* raw = NULL
+        if self._raw is not None:
+            raw = <const uchar*>PyBytes_AS_STRING(self._raw)
         p = wr_tlv_hdr(p, P_PE, self._size())
         wr32(p, self.pe_identifier)
         wr32(p + 4, self.home_enrp_server_identifier)
         wr32(p + 8, <uint32_t>self.registration_life)
-        p = self._user_transport._write(p + 12)
-        p = self._policy._write(p)
-        if self._asap_transport is not None:
+        p += 12
+        if self._ut_len:
+            memcpy(p, raw + self._ut_off, self._ut_len)
+            p += self._ut_len
+        else:
+            p = self._user_transport._write(p)
+        if self._pol_len:
+            memcpy(p, raw + self._pol_off, self._pol_len)
+            p += self._pol_len
+        else:
+            p = self._policy._write(p)
+        if self._at_len:
+            memcpy(p, raw + self._at_off, self._at_len)
+            p += self._at_len
+        elif self._asap_transport is not None:
             p = self._asap_transport._write(p)
         return p
 
@@ -794,65 +987,104 @@ cdef class PoolElement:
         eq = (self.pe_identifier == o.pe_identifier
               and self.home_enrp_server_identifier == o.home_enrp_server_identifier
               and self.registration_life == o.registration_life
-              and self._user_transport == o._user_transport and self._policy == o._policy
-              and self._asap_transport == o._asap_transport)
+              and self.user_transport == o.user_transport
+              and self.member_selection_policy == o.member_selection_policy
+              and self.asap_transport == o.asap_transport)
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return PoolElement, (self.pe_identifier, self.home_enrp_server_identifier,
+                             self.registration_life, self.user_transport,
+                             self.member_selection_policy, self.asap_transport)
+
     def __repr__(self):
-        extra = "" if self._asap_transport is None else \
-            f", asap_transport={self._asap_transport!r}"
+        extra = "" if self.asap_transport is None else \
+            f", asap_transport={self.asap_transport!r}"
         return (f"PoolElement(pe_identifier=0x{self.pe_identifier:08x}, "
                 f"home_enrp_server_identifier=0x{self.home_enrp_server_identifier:08x}, "
                 f"registration_life={self.registration_life}, "
-                f"user_transport={self._user_transport!r}, "
-                f"member_selection_policy={self._policy!r}{extra})")
+                f"user_transport={self.user_transport!r}, "
+                f"member_selection_policy={self.member_selection_policy!r}{extra})")
 
 
 cdef PoolElement _dec_pe(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
+    """Validate the pool element TLV at pos; keep canonical sub-parameters as raw bytes."""
     cdef Py_ssize_t end = pos + 4 + vlen
     cdef Py_ssize_t q, nxt, alen
     cdef uint32_t at, pt
     cdef PoolElement pe
+    cdef Transport tr
+    cdef int state = 0        # 0: want user transport, 1: want policy, 2: ASAP transport, 3: done
     if vlen < 12:
-        _fail(_INVALID_VALUES, pos, f"Pool Element parameter too short: {vlen} value bytes",
-              r.slice(pos, end))
+        _pe_fail(r, pos, end, pos, 0)
     pe = PoolElement.__new__(PoolElement)
     pe.pe_identifier = rd32(r.buf + pos + 4)
     pe.home_enrp_server_identifier = rd32(r.buf + pos + 8)
     pe.registration_life = <int32_t>rd32(r.buf + pos + 12)
+    pe._raw = r.data
     q = pos + 16
     while q < end:
         nxt = r.tlv(q, end, &at, &alen)
         pt = at & 0x3fff
         if pt >= P_DCCP and pt <= P_UDPLITE:
-            if pe._user_transport is None:
-                pe._user_transport = _dec_transport(r, q, pt, alen)
-            elif pe._asap_transport is None and pe._policy is not None:
-                pe._asap_transport = _dec_transport(r, q, pt, alen)
+            if state != 0 and state != 2:
+                _pe_fail(r, pos, end, q, 1)
+            tr = _dec_transport(r, q, pt, alen, at == pt)
+            if state == 0:
+                if tr is None:
+                    pe._ut_off = q
+                    pe._ut_len = 4 + alen
+                else:
+                    pe._user_transport = tr
+                state = 1
             else:
-                _fail(_INVALID_VALUES, q, "Pool Element parameter has a transport parameter "
-                      "out of place (expected user transport, policy, ASAP transport)",
-                      r.slice(pos, end))
+                if tr is None:
+                    pe._at_off = q
+                    pe._at_len = 4 + alen
+                else:
+                    pe._asap_transport = tr
+                state = 3
         elif pt == P_POLICY:
-            if pe._policy is not None or pe._user_transport is None:
-                _fail(_INVALID_VALUES, q, "Pool Element parameter has a policy parameter out "
-                      "of place (expected user transport, policy, ASAP transport)",
-                      r.slice(pos, end))
-            pe._policy = _dec_policy(r, q, alen)
-        elif pt in _PARAM_NAMES:
-            r.unexpected(q, at, "a Pool Element parameter")
+            if state != 1:
+                _pe_fail(r, pos, end, q, 2)
+            if at == P_POLICY and _policy_canonical(r, q, alen):
+                pe._pol_off = q
+                pe._pol_len = 4 + alen
+            else:
+                pe._policy = _dec_policy(r, q, alen)
+            state = 2
         else:
-            r.unknown(q, at, alen, "Pool Element parameter")
+            _other_param(r, q, at, alen, "Pool Element parameter")
         q = nxt
-    if pe._user_transport is None or pe._policy is None:
-        _fail(_INVALID_VALUES, pos, "Pool Element parameter lacks its "
-              + ("user transport" if pe._user_transport is None else "policy") + " parameter",
-              r.slice(pos, end))
+    if state < 2:
+        _pe_fail(r, pos, end, pos, 3 + state)
     return pe
+
+
+cdef int _other_param(_Reader r, Py_ssize_t q, uint32_t at, Py_ssize_t alen,
+                      str where) except -1:
+    """A parameter that is known but misplaced, or unknown (action bits apply)."""
+    if (at & 0x3fff) in _PARAM_NAMES:
+        return r.unexpected(q, at, "a " + where)
+    return r.unknown(q, at, alen, where)
+
+
+cdef int _pe_fail(_Reader r, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t at, int kind) except -1:
+    cdef str why
+    if kind == 0:
+        why = f"Pool Element parameter too short: {end - pos - 4} value bytes"
+    elif kind == 1 or kind == 2:
+        why = (f"Pool Element parameter has a {'transport' if kind == 1 else 'policy'} "
+               "parameter out of place (expected user transport, policy, ASAP transport)")
+    else:
+        why = ("Pool Element parameter lacks its "
+               + ("user transport" if kind == 3 else "policy") + " parameter")
+    return _fail(_INVALID_VALUES, at, why, r.slice(pos, end))
 
 
 @cython.final
 @cython.no_gc
+@cython.freelist(16)
 cdef class ServerInformation:
     """Server information parameter (RFC 5354 3.10): server id and its SCTP transport."""
 
@@ -872,10 +1104,10 @@ cdef class ServerInformation:
     def transport(self, Transport v not None):
         self._transport = v
 
-    cdef Py_ssize_t _size(self) except -1:
+    cdef Py_ssize_t _size(self) noexcept:
         return 8 + self._transport._size()
 
-    cdef uchar* _write(self, uchar* p):
+    cdef uchar* _write(self, uchar* p) noexcept:
         p = wr_tlv_hdr(p, P_SERVER_INFO, self._size())
         wr32(p, self.server_identifier)
         return self._transport._write(p + 4)
@@ -894,6 +1126,9 @@ cdef class ServerInformation:
         cdef ServerInformation o = <ServerInformation>other
         eq = self.server_identifier == o.server_identifier and self._transport == o._transport
         return eq if op == 2 else not eq
+
+    def __reduce__(self):
+        return ServerInformation, (self.server_identifier, self._transport)
 
     def __repr__(self):
         return (f"ServerInformation(server_identifier=0x{self.server_identifier:08x}, "
@@ -928,6 +1163,7 @@ cdef ServerInformation _dec_server_info(_Reader r, Py_ssize_t pos, Py_ssize_t vl
 
 @cython.final
 @cython.no_gc
+@cython.freelist(16)
 cdef class ErrorCause:
     """One error cause of an operation error (RFC 5354 3.10.1): code and raw cause info."""
 
@@ -951,10 +1187,10 @@ cdef class ErrorCause:
             raise ValueError("error cause info too long")
         self._info = v
 
-    cdef Py_ssize_t _size(self):
+    cdef Py_ssize_t _size(self) noexcept:
         return pad4(4 + PyBytes_GET_SIZE(self._info))
 
-    cdef uchar* _write(self, uchar* p):
+    cdef uchar* _write(self, uchar* p) noexcept:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(self._info)
         p = wr_tlv_hdr(p, self.code, 4 + n)
         return wr_padded(p, <const uchar*>PyBytes_AS_STRING(self._info), n)
@@ -968,6 +1204,9 @@ cdef class ErrorCause:
         eq = self.code == o.code and self._info == o._info
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return ErrorCause, (self.code, self._info)
+
     def __repr__(self):
         if self._info:
             return f"ErrorCause(code={self.code}, info={self._info!r})"
@@ -976,6 +1215,7 @@ cdef class ErrorCause:
 
 @cython.final
 @cython.no_gc
+@cython.freelist(16)
 cdef class OperationError:
     """Operation error parameter (RFC 5354 3.10): one or more error causes."""
 
@@ -997,18 +1237,17 @@ cdef class OperationError:
                 raise TypeError(f"causes must be ErrorCause objects, not {c!r}")
         self._causes = v
 
-    cdef Py_ssize_t _size(self):
-        cdef Py_ssize_t n = 4
-        cdef ErrorCause c
-        for c in self._causes:
-            n += c._size()
+    cdef Py_ssize_t _size(self) noexcept:
+        cdef Py_ssize_t n = 4, i
+        for i in range(PyTuple_GET_SIZE(self._causes)):
+            n += (<ErrorCause>PyTuple_GET_ITEM(self._causes, i))._size()
         return n
 
-    cdef uchar* _write(self, uchar* p):
-        cdef ErrorCause c
+    cdef uchar* _write(self, uchar* p) noexcept:
+        cdef Py_ssize_t i
         p = wr_tlv_hdr(p, P_ERROR, self._size())
-        for c in self._causes:
-            p = c._write(p)
+        for i in range(PyTuple_GET_SIZE(self._causes)):
+            p = (<ErrorCause>PyTuple_GET_ITEM(self._causes, i))._write(p)
         return p
 
     def encode(self):
@@ -1024,6 +1263,9 @@ cdef class OperationError:
             return NotImplemented if op == 2 else True
         eq = self._causes == (<OperationError>other)._causes
         return eq if op == 2 else not eq
+
+    def __reduce__(self):
+        return OperationError, (self._causes,)
 
     def __repr__(self):
         return f"OperationError(causes={self._causes!r})"
@@ -1057,20 +1299,20 @@ cdef OperationError _dec_error(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
 # ---------------------------------------------------------------------------------------------
 # Scalar parameter encoders
 
-cdef inline Py_ssize_t _handle_size(bytes h):
+cdef inline Py_ssize_t _handle_size(bytes h) noexcept:
     return pad4(4 + PyBytes_GET_SIZE(h))
 
-cdef inline uchar* _write_handle(uchar* p, bytes h):
+cdef inline uchar* _write_handle(uchar* p, bytes h) noexcept:
     cdef Py_ssize_t n = PyBytes_GET_SIZE(h)
     p = wr_tlv_hdr(p, P_HANDLE, 4 + n)
     return wr_padded(p, <const uchar*>PyBytes_AS_STRING(h), n)
 
-cdef inline uchar* _write_u32_param(uchar* p, uint32_t t, uint32_t v):
+cdef inline uchar* _write_u32_param(uchar* p, uint32_t t, uint32_t v) noexcept:
     p = wr_tlv_hdr(p, t, 8)
     wr32(p, v)
     return p + 4
 
-cdef inline uchar* _write_checksum(uchar* p, uint32_t v):
+cdef inline uchar* _write_checksum(uchar* p, uint32_t v) noexcept:
     p = wr_tlv_hdr(p, P_CHECKSUM, 6)
     wr16(p, v)
     wr16(p + 2, 0)
@@ -1082,6 +1324,7 @@ cdef inline uchar* _write_checksum(uchar* p, uint32_t v):
 
 @cython.final
 @cython.no_gc
+@cython.freelist(8)
 cdef class _Params:
     """The top-level parameters of one message."""
     cdef bytes handle
@@ -1099,12 +1342,28 @@ cdef class _Params:
     cdef list transports
 
 
-cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, str where, int max_pes):
-    """Parse the TLVs from pos to the end of the message into a _Params."""
-    cdef _Params ps = _Params.__new__(_Params)
+cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, int max_pes):
+    """Parse the TLVs from pos to the end of the message into the reader's _Params."""
+    cdef _Params ps = r.params
     cdef Py_ssize_t end = r.n, nxt, vlen, npes = 0
     cdef uint32_t t, pt, bit
     cdef uint32_t seen = 0
+    if ps.handle is not None:
+        ps.handle = None
+    if ps.pe is not None:
+        ps.pe = None
+    if ps.pes is not None:
+        ps.pes = None
+    if ps.policy is not None:
+        ps.policy = None
+    if ps.error is not None:
+        ps.error = None
+    if ps.cookie is not None:
+        ps.cookie = None
+    if ps.servers is not None:
+        ps.servers = None
+    if ps.transports is not None:
+        ps.transports = None
     ps.pe_id = -1
     ps.items = -1
     ps.checksum = -1
@@ -1113,16 +1372,16 @@ cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, str where, in
         pt = t & 0x3fff
         bit = B_HROPT if pt == P_HROPT else ((1 << pt) if pt < 16 else 0)
         if bit == 0 or pt == 0 or (pt >= 16 and pt != P_HROPT):
-            r.unknown(pos, t, vlen, where)
+            r.unknown(pos, t, vlen, r.where())
             pos = nxt
             continue
         if not (allowed & bit):
-            r.unexpected(pos, t, where)
+            r.unexpected(pos, t, r.where())
         if pt == P_PE:
             npes += 1
             if npes > max_pes:
                 _fail(_INVALID_VALUES, pos, f"more than {max_pes} Pool Element parameters in "
-                      f"{where}")
+                      f"{r.where()}")
             pe = _dec_pe(r, pos, vlen)
             if ps.pe is None:
                 ps.pe = pe
@@ -1133,14 +1392,12 @@ cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, str where, in
             pos = nxt
             continue
         if (seen & bit) and not (pt == P_SERVER_INFO or (pt >= P_DCCP and pt <= P_UDPLITE)):
-            _fail(_INVALID_VALUES, pos, f"duplicate {_pname(t)} parameter in {where}",
+            _fail(_INVALID_VALUES, pos, f"duplicate {_pname(t)} parameter in {r.where()}",
                   r.slice(pos, pos + 4 + vlen))
         seen |= bit
         if pt == P_HANDLE:
             if vlen == 0 or vlen > C_MAX_POOL_HANDLE_LENGTH:
-                _fail(_INVALID_VALUES, pos, f"pool handle length {vlen} is outside 1.."
-                      f"{C_MAX_POOL_HANDLE_LENGTH} (MAX_POOL_HANDLE_LENGTH)",
-                      r.slice(pos, pos + 4 + vlen))
+                _handle_fail(r, pos, vlen)
             ps.handle = r.slice(pos + 4, pos + 4 + vlen)
         elif pt == P_PE_ID:
             if vlen != 4:
@@ -1174,15 +1431,15 @@ cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, str where, in
             if ps.transports is None:
                 ps.transports = []
             if len(ps.transports) >= C_MAX_ADDRESSES:
-                _fail(_INVALID_VALUES, pos, f"more than {C_MAX_ADDRESSES} transports in {where}")
+                _fail(_INVALID_VALUES, pos, f"more than {C_MAX_ADDRESSES} transports in {r.where()}")
             ps.transports.append(_dec_transport(r, pos, pt, vlen))
         pos = nxt
     return ps
 
 
-cdef int _require(_Params ps, bint ok, str what, str where) except -1:
+cdef int _require(_Reader r, bint ok, str what) except -1:
     if not ok:
-        _fail(_INVALID_VALUES, 0, f"{where} lacks its {what} parameter")
+        _fail(_INVALID_VALUES, 0, f"{r.where()} lacks its {what} parameter")
     return 0
 
 
@@ -1213,16 +1470,16 @@ cdef class Message:
     def flags(self):
         return self._flags()
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 0
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return p
 
     cpdef bytes encode(self):
@@ -1251,15 +1508,14 @@ cdef class Message:
         eq = self._key() == (<Message>other)._key()
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return decode, (self.encode(), self.ppid)
+
     def __repr__(self):
         return f"{type(self).__name__}({self._repr_fields()})"
 
     cdef str _repr_fields(self):
         return ""
-
-
-cdef str _kv(str name, value):
-    return f"{name}={value!r}"
 
 
 cdef str _hex(str name, long long value):
@@ -1296,13 +1552,13 @@ cdef class Registration(Message):
     def pool_element(self, PoolElement v not None):
         self._pe = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x01
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return _handle_size(self._handle) + self._pe._size()
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return self._pe._write(_write_handle(p, self._handle))
 
     cdef tuple _key(self):
@@ -1327,10 +1583,10 @@ cdef class _HandlePeId(Message):
     def pool_handle(self, v):
         self._handle = _check_handle(v)
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return _handle_size(self._handle) + 8
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return _write_u32_param(_write_handle(p, self._handle), P_PE_ID, self.pe_identifier)
 
     cdef tuple _key(self):
@@ -1341,6 +1597,7 @@ cdef class _HandlePeId(Message):
 
 
 @cython.final
+@cython.no_gc
 cdef class Deregistration(_HandlePeId):
     """ASAP_DEREGISTRATION (0x02)."""
 
@@ -1348,11 +1605,12 @@ cdef class Deregistration(_HandlePeId):
         self.pool_handle = pool_handle
         self.pe_identifier = pe_identifier
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x02
 
 
 @cython.final
+@cython.no_gc
 cdef class EndpointKeepAliveAck(_HandlePeId):
     """ASAP_ENDPOINT_KEEP_ALIVE_ACK (0x08)."""
 
@@ -1360,11 +1618,12 @@ cdef class EndpointKeepAliveAck(_HandlePeId):
         self.pool_handle = pool_handle
         self.pe_identifier = pe_identifier
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x08
 
 
 @cython.final
+@cython.no_gc
 cdef class EndpointUnreachable(_HandlePeId):
     """ASAP_ENDPOINT_UNREACHABLE (0x09)."""
 
@@ -1372,7 +1631,7 @@ cdef class EndpointUnreachable(_HandlePeId):
         self.pool_handle = pool_handle
         self.pe_identifier = pe_identifier
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x09
 
 
@@ -1397,16 +1656,16 @@ cdef class _Response(_HandlePeId):
     def error(self, OperationError v):
         self._error = v
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0x01 if self.reject else 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         cdef Py_ssize_t n = _handle_size(self._handle) + 8
         if self._error is not None:
             n += self._error._size()
         return n
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         p = _write_u32_param(_write_handle(p, self._handle), P_PE_ID, self.pe_identifier)
         if self._error is not None:
             p = self._error._write(p)
@@ -1425,22 +1684,25 @@ cdef class _Response(_HandlePeId):
 
 
 @cython.final
+@cython.no_gc
 cdef class RegistrationResponse(_Response):
     """ASAP_REGISTRATION_RESPONSE (0x03); R flag = reject."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x03
 
 
 @cython.final
+@cython.no_gc
 cdef class DeregistrationResponse(_Response):
     """ASAP_DEREGISTRATION_RESPONSE (0x04); reject is sent as flag bit 0x01 (RFC: reserved)."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x04
 
 
 @cython.final
+@cython.no_gc
 cdef class HandleResolution(Message):
     """ASAP_HANDLE_RESOLUTION (0x05), with the optional handle resolution option (items)."""
 
@@ -1467,13 +1729,13 @@ cdef class HandleResolution(Message):
     def items(self, v):
         self._items = None if v is None else _u32(v, "items")
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x05
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return _handle_size(self._handle) + (0 if self._items is None else 8)
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         p = _write_handle(p, self._handle)
         if self._items is not None:
             p = _write_u32_param(p, P_HROPT_WIRE, <uint32_t>self._items)
@@ -1499,18 +1761,17 @@ cdef tuple _pe_tuple(v, int limit, str what):
     return v
 
 
-cdef Py_ssize_t _pes_size(tuple pes) except -1:
-    cdef Py_ssize_t n = 0
-    cdef PoolElement pe
-    for pe in pes:
-        n += pe._size()
+cdef Py_ssize_t _pes_size(tuple pes) noexcept:
+    cdef Py_ssize_t n = 0, i
+    for i in range(PyTuple_GET_SIZE(pes)):
+        n += (<PoolElement>PyTuple_GET_ITEM(pes, i))._size()
     return n
 
 
-cdef uchar* _write_pes(uchar* p, tuple pes):
-    cdef PoolElement pe
-    for pe in pes:
-        p = pe._write(p)
+cdef uchar* _write_pes(uchar* p, tuple pes) noexcept:
+    cdef Py_ssize_t i
+    for i in range(PyTuple_GET_SIZE(pes)):
+        p = (<PoolElement>PyTuple_GET_ITEM(pes, i))._write(p)
     return p
 
 
@@ -1562,10 +1823,10 @@ cdef class HandleResolutionResponse(Message):
     def error(self, OperationError v):
         self._error = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x06
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         cdef Py_ssize_t n = _handle_size(self._handle) + _pes_size(self._pes)
         if self._policy is not None:
             n += self._policy._size()
@@ -1573,7 +1834,7 @@ cdef class HandleResolutionResponse(Message):
             n += self._error._size()
         return n
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         p = _write_handle(p, self._handle)
         if self._policy is not None:
             p = self._policy._write(p)
@@ -1595,6 +1856,7 @@ cdef class HandleResolutionResponse(Message):
 
 
 @cython.final
+@cython.no_gc
 cdef class EndpointKeepAlive(Message):
     """ASAP_ENDPOINT_KEEP_ALIVE (0x07): server id, handle, optional PE id; H flag = home."""
 
@@ -1625,16 +1887,16 @@ cdef class EndpointKeepAlive(Message):
     def pe_identifier(self, v):
         self._pe_id = None if v is None else _u32(v, "pe_identifier")
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x07
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0x01 if self.home else 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 4 + _handle_size(self._handle) + (0 if self._pe_id is None else 8)
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         wr32(p, self.server_identifier)
         p = _write_handle(p + 4, self._handle)
         if self._pe_id is not None:
@@ -1664,6 +1926,7 @@ cdef tuple _transport_tuple(v):
 
 
 @cython.final
+@cython.no_gc
 cdef class ServerAnnounce(Message):
     """ASAP_SERVER_ANNOUNCE (0x0a): server id and the transports to reach it."""
 
@@ -1682,22 +1945,21 @@ cdef class ServerAnnounce(Message):
     def transports(self, v):
         self._transports = _transport_tuple(v)
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x0a
 
-    cdef Py_ssize_t _body_size(self) except -1:
-        cdef Py_ssize_t n = 4
-        cdef Transport t
-        for t in self._transports:
-            n += t._size()
+    cdef Py_ssize_t _body_size(self) noexcept:
+        cdef Py_ssize_t n = 4, i
+        for i in range(PyTuple_GET_SIZE(self._transports)):
+            n += (<Transport>PyTuple_GET_ITEM(self._transports, i))._size()
         return n
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
-        cdef Transport t
+    cdef uchar* _write_body(self, uchar* p) noexcept:
+        cdef Py_ssize_t i
         wr32(p, self.server_identifier)
         p += 4
-        for t in self._transports:
-            p = t._write(p)
+        for i in range(PyTuple_GET_SIZE(self._transports)):
+            p = (<Transport>PyTuple_GET_ITEM(self._transports, i))._write(p)
         return p
 
     cdef tuple _key(self):
@@ -1727,10 +1989,10 @@ cdef class _CookieMessage(Message):
             raise ValueError(f"cookie of {len(v)} bytes does not fit MAX_MESSAGE_SIZE")
         self._cookie = v
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return pad4(4 + PyBytes_GET_SIZE(self._cookie))
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(self._cookie)
         p = wr_tlv_hdr(p, P_COOKIE, 4 + n)
         return wr_padded(p, <const uchar*>PyBytes_AS_STRING(self._cookie), n)
@@ -1743,22 +2005,25 @@ cdef class _CookieMessage(Message):
 
 
 @cython.final
+@cython.no_gc
 cdef class Cookie(_CookieMessage):
     """ASAP_COOKIE (0x0b): PE -> PU state cookie."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x0b
 
 
 @cython.final
+@cython.no_gc
 cdef class CookieEcho(_CookieMessage):
     """ASAP_COOKIE_ECHO (0x0c): PU -> new PE after failover."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x0c
 
 
 @cython.final
+@cython.no_gc
 cdef class BusinessCard(Message):
     """ASAP_BUSINESS_CARD (0x0d): pool handle and the PEs to fail over to."""
 
@@ -1785,13 +2050,13 @@ cdef class BusinessCard(Message):
     def pool_elements(self, v):
         self._pes = _pe_tuple(v, C_MAX_HR_ITEMS, "MAX_HANDLE_RESOLUTION_ITEMS")
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x0d
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return _handle_size(self._handle) + _pes_size(self._pes)
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return _write_pes(_write_handle(p, self._handle), self._pes)
 
     cdef tuple _key(self):
@@ -1802,6 +2067,7 @@ cdef class BusinessCard(Message):
 
 
 @cython.final
+@cython.no_gc
 cdef class AsapError(Message):
     """ASAP_ERROR (0x0e): an operation error."""
 
@@ -1818,13 +2084,13 @@ cdef class AsapError(Message):
     def error(self, OperationError v not None):
         self._error = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x0e
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return self._error._size()
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return self._error._write(p)
 
     cdef tuple _key(self):
@@ -1847,7 +2113,7 @@ cdef class _Enrp(Message):
     def ppid(self):
         return PPID_ENRP
 
-    cdef uchar* _write_ids(self, uchar* p):
+    cdef uchar* _write_ids(self, uchar* p) noexcept:
         wr32(p, self.sender_server_id)
         wr32(p + 4, self.receiver_server_id)
         return p + 8
@@ -1864,6 +2130,7 @@ cdef class _Enrp(Message):
 
 
 @cython.final
+@cython.no_gc
 cdef class Presence(_Enrp):
     """ENRP_PRESENCE (0x01): PE checksum, optional server information; R = reply required."""
 
@@ -1887,16 +2154,16 @@ cdef class Presence(_Enrp):
     def server_information(self, ServerInformation v):
         self._server = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x01
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0x01 if self.reply_required else 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 16 + (0 if self._server is None else self._server._size())
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         p = _write_checksum(self._write_ids(p), self.pe_checksum)
         if self._server is not None:
             p = self._server._write(p)
@@ -1916,6 +2183,7 @@ cdef class Presence(_Enrp):
 
 
 @cython.final
+@cython.no_gc
 cdef class HandleTableRequest(_Enrp):
     """ENRP_HANDLE_TABLE_REQUEST (0x02); W flag = own children only."""
 
@@ -1926,16 +2194,16 @@ cdef class HandleTableRequest(_Enrp):
         self.receiver_server_id = receiver_server_id
         self.own_children_only = own_children_only
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x02
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0x01 if self.own_children_only else 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 8
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return self._write_ids(p)
 
     cdef tuple _key(self):
@@ -1982,22 +2250,29 @@ cdef class HandleTableResponse(_Enrp):
                 f"{total} pool elements exceed MAX_HANDLE_TABLE_ELEMENTS ({C_MAX_HT_ELEMENTS})")
         self._pools = tuple(out)
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x03
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return (0x01 if self.reject else 0) | (0x02 if self.more_to_send else 0)
 
-    cdef Py_ssize_t _body_size(self) except -1:
-        cdef Py_ssize_t n = 8
-        for handle, pes in self._pools:
-            n += _handle_size(handle) + _pes_size(pes)
+    cdef Py_ssize_t _body_size(self) noexcept:
+        cdef Py_ssize_t n = 8, i
+        cdef tuple pool
+        for i in range(PyTuple_GET_SIZE(self._pools)):
+            pool = <tuple>PyTuple_GET_ITEM(self._pools, i)
+            n += (_handle_size(<bytes>PyTuple_GET_ITEM(pool, 0))
+                  + _pes_size(<tuple>PyTuple_GET_ITEM(pool, 1)))
         return n
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
+        cdef Py_ssize_t i
+        cdef tuple pool
         p = self._write_ids(p)
-        for handle, pes in self._pools:
-            p = _write_pes(_write_handle(p, handle), pes)
+        for i in range(PyTuple_GET_SIZE(self._pools)):
+            pool = <tuple>PyTuple_GET_ITEM(self._pools, i)
+            p = _write_handle(p, <bytes>PyTuple_GET_ITEM(pool, 0))
+            p = _write_pes(p, <tuple>PyTuple_GET_ITEM(pool, 1))
         return p
 
     cdef tuple _key(self):
@@ -2014,6 +2289,7 @@ cdef class HandleTableResponse(_Enrp):
 
 
 @cython.final
+@cython.no_gc
 cdef class HandleUpdate(_Enrp):
     """ENRP_HANDLE_UPDATE (0x04): add/delete one PE; T flag = takeover suggestion."""
 
@@ -2047,16 +2323,16 @@ cdef class HandleUpdate(_Enrp):
     def pool_element(self, PoolElement v not None):
         self._pe = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x04
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0x01 if self.takeover_suggestion else 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 12 + _handle_size(self._handle) + self._pe._size()
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         p = self._write_ids(p)
         wr16(p, self.update_action)
         wr16(p + 2, 0)
@@ -2075,6 +2351,7 @@ cdef class HandleUpdate(_Enrp):
 
 
 @cython.final
+@cython.no_gc
 cdef class ListRequest(_Enrp):
     """ENRP_LIST_REQUEST (0x05)."""
 
@@ -2082,17 +2359,18 @@ cdef class ListRequest(_Enrp):
         self.sender_server_id = sender_server_id
         self.receiver_server_id = receiver_server_id
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x05
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 8
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return self._write_ids(p)
 
 
 @cython.final
+@cython.no_gc
 cdef class ListResponse(_Enrp):
     """ENRP_LIST_RESPONSE (0x06): the server information of known peers; R flag = reject."""
 
@@ -2117,24 +2395,23 @@ cdef class ListResponse(_Enrp):
                 raise TypeError(f"servers must be ServerInformation objects, not {s!r}")
         self._servers = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x06
 
-    cdef int _flags(self):
+    cdef int _flags(self) noexcept:
         return 0x01 if self.reject else 0
 
-    cdef Py_ssize_t _body_size(self) except -1:
-        cdef Py_ssize_t n = 8
-        cdef ServerInformation s
-        for s in self._servers:
-            n += s._size()
+    cdef Py_ssize_t _body_size(self) noexcept:
+        cdef Py_ssize_t n = 8, i
+        for i in range(PyTuple_GET_SIZE(self._servers)):
+            n += (<ServerInformation>PyTuple_GET_ITEM(self._servers, i))._size()
         return n
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
-        cdef ServerInformation s
+    cdef uchar* _write_body(self, uchar* p) noexcept:
+        cdef Py_ssize_t i
         p = self._write_ids(p)
-        for s in self._servers:
-            p = s._write(p)
+        for i in range(PyTuple_GET_SIZE(self._servers)):
+            p = (<ServerInformation>PyTuple_GET_ITEM(self._servers, i))._write(p)
         return p
 
     cdef tuple _key(self):
@@ -2158,10 +2435,10 @@ cdef class _Takeover(_Enrp):
         self.receiver_server_id = receiver_server_id
         self.target_server_id = target_server_id
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 12
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         p = self._write_ids(p)
         wr32(p, self.target_server_id)
         return p + 4
@@ -2174,30 +2451,34 @@ cdef class _Takeover(_Enrp):
 
 
 @cython.final
+@cython.no_gc
 cdef class InitTakeover(_Takeover):
     """ENRP_INIT_TAKEOVER (0x07)."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x07
 
 
 @cython.final
+@cython.no_gc
 cdef class InitTakeoverAck(_Takeover):
     """ENRP_INIT_TAKEOVER_ACK (0x08)."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x08
 
 
 @cython.final
+@cython.no_gc
 cdef class TakeoverServer(_Takeover):
     """ENRP_TAKEOVER_SERVER (0x09)."""
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x09
 
 
 @cython.final
+@cython.no_gc
 cdef class EnrpError(_Enrp):
     """ENRP_ERROR (0x0a): an operation error."""
 
@@ -2216,13 +2497,13 @@ cdef class EnrpError(_Enrp):
     def error(self, OperationError v not None):
         self._error = v
 
-    cdef int _mtype(self):
+    cdef int _mtype(self) noexcept:
         return 0x0a
 
-    cdef Py_ssize_t _body_size(self) except -1:
+    cdef Py_ssize_t _body_size(self) noexcept:
         return 8 + self._error._size()
 
-    cdef uchar* _write_body(self, uchar* p) except NULL:
+    cdef uchar* _write_body(self, uchar* p) noexcept:
         return self._error._write(self._write_ids(p))
 
     cdef tuple _key(self):
@@ -2245,25 +2526,54 @@ _ENRP_NAMES = ("", "Presence", "Handle Table Request", "Handle Table Response", 
                "Takeover Server", "ENRP Error")
 
 
+cdef Registration _dec_registration(_Reader r):
+    """The hot path: a Registration (pool handle and pool element), without _collect."""
+    cdef Py_ssize_t pos = 4, end = r.n, nxt, vlen
+    cdef uint32_t t, pt
+    cdef bytes handle = None
+    cdef PoolElement pe = None
+    cdef Registration reg
+    while pos < end:
+        nxt = r.tlv(pos, end, &t, &vlen)
+        pt = t & 0x3fff
+        if pt == P_HANDLE and handle is None:
+            if vlen == 0 or vlen > C_MAX_POOL_HANDLE_LENGTH:
+                _handle_fail(r, pos, vlen)
+            handle = r.slice(pos + 4, pos + 4 + vlen)
+        elif pt == P_PE and pe is None:
+            pe = _dec_pe(r, pos, vlen)
+        elif pt == P_HANDLE or pt == P_PE:
+            _fail(_INVALID_VALUES, pos, f"duplicate {_pname(t)} parameter in Registration",
+                  r.slice(pos, pos + 4 + vlen))
+        else:
+            _other_param(r, pos, t, vlen, "Registration")
+        pos = nxt
+    _require(r, handle is not None, "Pool Handle")
+    _require(r, pe is not None, "Pool Element")
+    reg = Registration.__new__(Registration)
+    reg._handle = handle
+    reg._pe = pe
+    return reg
+
+
+cdef int _handle_fail(_Reader r, Py_ssize_t pos, Py_ssize_t vlen) except -1:
+    return _fail(_INVALID_VALUES, pos, f"pool handle length {vlen} is outside 1.."
+                 f"{C_MAX_POOL_HANDLE_LENGTH} (MAX_POOL_HANDLE_LENGTH)",
+                 r.slice(pos, pos + 4 + vlen))
+
+
 cdef Message _decode_asap(_Reader r, int mtype, int flags):
-    cdef str where = _ASAP_NAMES[mtype]
     cdef _Params ps
     cdef _HandlePeId hp
     cdef _Response resp
     cdef Registration reg
     cdef HandleResolutionResponse hrr
     if mtype == 0x01:
-        ps = _collect(r, 4, A_HANDLE | A_PE, where, 1)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
-        _require(ps, ps.pe is not None, "Pool Element", where)
-        reg = Registration.__new__(Registration)
-        reg._handle = ps.handle
-        reg._pe = ps.pe
-        return reg
+        return _dec_registration(r)
     if mtype == 0x02 or mtype == 0x08 or mtype == 0x09:
-        ps = _collect(r, 4, A_HANDLE | A_PE_ID, where, 0)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
-        _require(ps, ps.pe_id >= 0, "PE Identifier", where)
+        ps = _collect(r, 4, A_HANDLE | A_PE_ID, 0)
+        _require(r, ps.handle is not None, "Pool Handle")
+        _require(r, ps.pe_id >= 0, "PE Identifier")
         if mtype == 0x02:
             hp = Deregistration.__new__(Deregistration)
         elif mtype == 0x08:
@@ -2274,9 +2584,9 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
         hp.pe_identifier = <uint32_t>ps.pe_id
         return hp
     if mtype == 0x03 or mtype == 0x04:
-        ps = _collect(r, 4, A_HANDLE | A_PE_ID | A_ERROR, where, 0)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
-        _require(ps, ps.pe_id >= 0, "PE Identifier", where)
+        ps = _collect(r, 4, A_HANDLE | A_PE_ID | A_ERROR, 0)
+        _require(r, ps.handle is not None, "Pool Handle")
+        _require(r, ps.pe_id >= 0, "PE Identifier")
         if mtype == 0x03:
             resp = RegistrationResponse.__new__(RegistrationResponse)
         else:
@@ -2287,15 +2597,15 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
         resp._error = ps.error
         return resp
     if mtype == 0x05:
-        ps = _collect(r, 4, A_HANDLE | B_HROPT, where, 0)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
+        ps = _collect(r, 4, A_HANDLE | B_HROPT, 0)
+        _require(r, ps.handle is not None, "Pool Handle")
         hr = HandleResolution.__new__(HandleResolution)
         (<HandleResolution>hr)._handle = ps.handle
         (<HandleResolution>hr)._items = None if ps.items < 0 else ps.items
         return hr
     if mtype == 0x06:
-        ps = _collect(r, 4, A_HANDLE | A_PE | A_POLICY | A_ERROR, where, C_MAX_HR_ITEMS)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
+        ps = _collect(r, 4, A_HANDLE | A_PE | A_POLICY | A_ERROR, C_MAX_HR_ITEMS)
+        _require(r, ps.handle is not None, "Pool Handle")
         hrr = HandleResolutionResponse.__new__(HandleResolutionResponse)
         hrr._handle = ps.handle
         hrr._pes = tuple(ps.pes) if ps.pes is not None else (
@@ -2306,8 +2616,8 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
     if mtype == 0x07:
         if r.n < 8:
             _fail(_INVALID_VALUES, 4, "Endpoint Keep-Alive too short for its server identifier")
-        ps = _collect(r, 8, A_HANDLE | A_PE_ID, where, 0)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
+        ps = _collect(r, 8, A_HANDLE | A_PE_ID, 0)
+        _require(r, ps.handle is not None, "Pool Handle")
         ka = EndpointKeepAlive.__new__(EndpointKeepAlive)
         (<EndpointKeepAlive>ka).server_identifier = rd32(r.buf + 4)
         (<EndpointKeepAlive>ka)._handle = ps.handle
@@ -2317,49 +2627,47 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
     if mtype == 0x0a:
         if r.n < 8:
             _fail(_INVALID_VALUES, 4, "Server Announce too short for its server identifier")
-        ps = _collect(r, 8, B_TRANSPORTS, where, 0)
+        ps = _collect(r, 8, B_TRANSPORTS, 0)
         sa = ServerAnnounce.__new__(ServerAnnounce)
         (<ServerAnnounce>sa).server_identifier = rd32(r.buf + 4)
         (<ServerAnnounce>sa)._transports = () if ps.transports is None else tuple(ps.transports)
         return sa
     if mtype == 0x0b or mtype == 0x0c:
-        ps = _collect(r, 4, A_COOKIE, where, 0)
-        _require(ps, ps.cookie is not None, "Cookie", where)
+        ps = _collect(r, 4, A_COOKIE, 0)
+        _require(r, ps.cookie is not None, "Cookie")
         cm = (Cookie.__new__(Cookie) if mtype == 0x0b else CookieEcho.__new__(CookieEcho))
         (<_CookieMessage>cm)._cookie = ps.cookie
         return cm
     if mtype == 0x0d:
-        ps = _collect(r, 4, A_HANDLE | A_PE, where, C_MAX_HR_ITEMS)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
+        ps = _collect(r, 4, A_HANDLE | A_PE, C_MAX_HR_ITEMS)
+        _require(r, ps.handle is not None, "Pool Handle")
         bc = BusinessCard.__new__(BusinessCard)
         (<BusinessCard>bc)._handle = ps.handle
         (<BusinessCard>bc)._pes = tuple(ps.pes) if ps.pes is not None else (
             () if ps.pe is None else (ps.pe,))
         return bc
     # 0x0e
-    ps = _collect(r, 4, A_ERROR, where, 0)
-    _require(ps, ps.error is not None, "Operation Error", where)
+    ps = _collect(r, 4, A_ERROR, 0)
+    _require(r, ps.error is not None, "Operation Error")
     ae = AsapError.__new__(AsapError)
     (<AsapError>ae)._error = ps.error
     return ae
 
 
 cdef Message _decode_enrp(_Reader r, int mtype, int flags):
-    cdef str where = _ENRP_NAMES[mtype]
     cdef _Params ps
     cdef _Enrp m
     cdef uint32_t sender, receiver
-    cdef Py_ssize_t fixed = 12 if mtype < 7 or mtype == 0x0a else 16
-    if mtype == 0x04:
-        fixed = 16
+    # sender and receiver ids; Handle Update adds action + reserved, takeovers a target id
+    cdef Py_ssize_t fixed = 16 if mtype == 0x04 or 0x07 <= mtype <= 0x09 else 12
     if r.n < fixed:
-        _fail(_INVALID_VALUES, 4, f"{where} needs {fixed} bytes before its parameters, "
+        _fail(_INVALID_VALUES, 4, f"{r.where()} needs {fixed} bytes before its parameters, "
               f"message has {r.n}")
     sender = rd32(r.buf + 4)
     receiver = rd32(r.buf + 8)
     if mtype == 0x01:
-        ps = _collect(r, 12, A_CHECKSUM | A_SERVER, where, 0)
-        _require(ps, ps.checksum >= 0, "PE Checksum", where)
+        ps = _collect(r, 12, A_CHECKSUM | A_SERVER, 0)
+        _require(r, ps.checksum >= 0, "PE Checksum")
         if ps.servers is not None and len(ps.servers) > 1:
             _fail(_INVALID_VALUES, 12, "Presence carries more than one Server Information")
         m = Presence.__new__(Presence)
@@ -2367,34 +2675,34 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
         (<Presence>m)._server = None if ps.servers is None else ps.servers[0]
         (<Presence>m).reply_required = flags & 0x01
     elif mtype == 0x02:
-        _collect(r, 12, 0, where, 0)
+        _collect(r, 12, 0, 0)
         m = HandleTableRequest.__new__(HandleTableRequest)
         (<HandleTableRequest>m).own_children_only = flags & 0x01
     elif mtype == 0x03:
         m = HandleTableResponse.__new__(HandleTableResponse)
-        ps = _collect_pools(r, where)
+        ps = _collect_pools(r)
         (<HandleTableResponse>m)._pools = tuple([(h, tuple(pes)) for h, pes in ps.pools])
         (<HandleTableResponse>m).reject = flags & 0x01
         (<HandleTableResponse>m).more_to_send = (flags >> 1) & 0x01
     elif mtype == 0x04:
-        ps = _collect(r, 16, A_HANDLE | A_PE, where, 1)
-        _require(ps, ps.handle is not None, "Pool Handle", where)
-        _require(ps, ps.pe is not None, "Pool Element", where)
+        ps = _collect(r, 16, A_HANDLE | A_PE, 1)
+        _require(r, ps.handle is not None, "Pool Handle")
+        _require(r, ps.pe is not None, "Pool Element")
         m = HandleUpdate.__new__(HandleUpdate)
         (<HandleUpdate>m).update_action = rd16(r.buf + 12)
         (<HandleUpdate>m)._handle = ps.handle
         (<HandleUpdate>m)._pe = ps.pe
         (<HandleUpdate>m).takeover_suggestion = flags & 0x01
     elif mtype == 0x05:
-        _collect(r, 12, 0, where, 0)
+        _collect(r, 12, 0, 0)
         m = ListRequest.__new__(ListRequest)
     elif mtype == 0x06:
-        ps = _collect(r, 12, A_SERVER, where, 0)
+        ps = _collect(r, 12, A_SERVER, 0)
         m = ListResponse.__new__(ListResponse)
         (<ListResponse>m)._servers = () if ps.servers is None else tuple(ps.servers)
         (<ListResponse>m).reject = flags & 0x01
     elif mtype == 0x07 or mtype == 0x08 or mtype == 0x09:
-        _collect(r, 16, 0, where, 0)
+        _collect(r, 16, 0, 0)
         if mtype == 0x07:
             m = InitTakeover.__new__(InitTakeover)
         elif mtype == 0x08:
@@ -2403,8 +2711,8 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
             m = TakeoverServer.__new__(TakeoverServer)
         (<_Takeover>m).target_server_id = rd32(r.buf + 12)
     else:
-        ps = _collect(r, 12, A_ERROR, where, 0)
-        _require(ps, ps.error is not None, "Operation Error", where)
+        ps = _collect(r, 12, A_ERROR, 0)
+        _require(r, ps.error is not None, "Operation Error")
         m = EnrpError.__new__(EnrpError)
         (<EnrpError>m)._error = ps.error
     m.sender_server_id = sender
@@ -2412,16 +2720,10 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
     return m
 
 
-cdef _Params _collect_pools(_Reader r, str where):
+cdef _Params _collect_pools(_Reader r):
+    """The (pool handle, pool elements) entries of a Handle Table Response."""
     cdef _Params ps = _Params.__new__(_Params)
     ps.pools = []
-    ps.pe_id = -1
-    ps.items = -1
-    ps.checksum = -1
-    return _collect_into(r, ps, where)
-
-
-cdef _Params _collect_into(_Reader r, _Params ps, str where):
     cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen, npes = 0
     cdef uint32_t t, pt
     cdef list cur = None
@@ -2438,16 +2740,16 @@ cdef _Params _collect_into(_Reader r, _Params ps, str where):
         elif pt == P_PE:
             if cur is None:
                 _fail(_INVALID_VALUES, pos, f"Pool Element parameter before any Pool Handle "
-                      f"in {where}")
+                      f"in {r.where()}")
             npes += 1
             if npes > C_MAX_HT_ELEMENTS:
                 _fail(_INVALID_VALUES, pos, f"more than MAX_HANDLE_TABLE_ELEMENTS "
-                      f"({C_MAX_HT_ELEMENTS}) Pool Element parameters in {where}")
+                      f"({C_MAX_HT_ELEMENTS}) Pool Element parameters in {r.where()}")
             cur.append(_dec_pe(r, pos, vlen))
         elif pt in _PARAM_NAMES:
-            r.unexpected(pos, t, where)
+            r.unexpected(pos, t, r.where())
         else:
-            r.unknown(pos, t, vlen, where)
+            r.unknown(pos, t, vlen, r.where())
         pos = nxt
     return ps
 
@@ -2465,25 +2767,46 @@ cdef Message _decode(const uchar* buf, Py_ssize_t n, bytes data, int ppid):
     if length != n:
         _fail(_INVALID_VALUES, 2, f"message length field says {length} bytes, "
               f"got {n} bytes")
-    r = _Reader.__new__(_Reader)
+    r = _SHARED_READER
+    if r.busy:    # decode re-entered (e.g. from a finalizer): use a private reader
+        r = _Reader.__new__(_Reader)
+        r.params = _Params.__new__(_Params)
     r.buf = buf
     r.n = n
     r.data = data
+    r.ppid = ppid
+    r.mtype = mtype
+    if r.unrec is not None:
+        r.unrec = None
+    r.busy = True
+    try:
+        m = _decode_message(r, mtype, flags, ppid)
+    finally:
+        r.busy = False
+    if r.unrec is not None:
+        m._unrecognized = tuple(r.unrec)
+    return m
+
+
+cdef Message _decode_message(_Reader r, int mtype, int flags, int ppid):
+    cdef Message m
     if ppid == 11:
         if mtype < 1 or mtype > 0x0e:
             _fail(_UNRECOGNIZED_MESSAGE, 0, f"unrecognized ASAP message type 0x{mtype:02x}",
-                  data if data is not None else r.slice(0, n))
+                  r.data)
         m = _decode_asap(r, mtype, flags)
     elif ppid == 12:
         if mtype < 1 or mtype > 0x0a:
             _fail(_UNRECOGNIZED_MESSAGE, 0, f"unrecognized ENRP message type 0x{mtype:02x}",
-                  data if data is not None else r.slice(0, n))
+                  r.data)
         m = _decode_enrp(r, mtype, flags)
     else:
         raise ValueError(f"ppid must be {PPID_ASAP} (ASAP) or {PPID_ENRP} (ENRP), got {ppid}")
-    if r.unrec is not None:
-        m._unrecognized = tuple(r.unrec)
     return m
+
+
+cdef _Reader _SHARED_READER = _Reader.__new__(_Reader)
+_SHARED_READER.params = _Params.__new__(_Params)
 
 
 def decode(data, int ppid):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
 import ipaddress
 import logging
@@ -97,6 +98,7 @@ class CoreDriver:
         self._clock = clock
         self._out: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiting: set[asyncio.Future[None]] = set()  # callers of send()
         self._connecting: dict[int, _Connecting] = {}
         self._held: dict[int, list[Event]] = {}  # UPs that may answer one of our connects
         self._up: set[int] = set()
@@ -130,6 +132,9 @@ class CoreDriver:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for waiter in self._waiting:
+            if not waiter.done():
+                waiter.set_exception(TransportError(errno.EBADF, "client driver closed"))
 
     async def listen_announces(self, group: tuple[str, int], interface: str = "127.0.0.1") -> None:
         """Feed the Server Announces heard on a UDP multicast group to ``receive_announce``."""
@@ -152,18 +157,26 @@ class CoreDriver:
 
     async def send(self, assoc: int, data: bytes, ppid: int, stream: int = 0) -> None:
         """Send user data, in order after the core's queued messages; raises TransportError."""
+        if self.closed:
+            raise TransportError(errno.EBADF, "client driver closed")
         done: asyncio.Future[None] = self._loop.create_future()
 
         async def op() -> None:
             try:
                 await self.endpoint.send(assoc, data, ppid, stream)
             except Exception as exc:
-                done.set_exception(exc)
+                if not done.done():
+                    done.set_exception(exc)
             else:
-                done.set_result(None)
+                if not done.done():
+                    done.set_result(None)
 
+        self._waiting.add(done)
         self._out.put_nowait(op)
-        await done
+        try:
+            await done
+        finally:
+            self._waiting.discard(done)
 
     # ----- carrying out actions
 
@@ -366,5 +379,7 @@ class CoreDriver:
             op = await self._out.get()
             try:
                 await op()
+            except Exception:
+                log.exception("client driver: a send or close failed")
             finally:
                 self._out.task_done()

@@ -80,6 +80,8 @@ class Session:
                 return
             except TransportError:
                 if self.assoc == assoc:
+                    if self._user._alive(assoc):
+                        raise  # a real send error (bad stream, ...), not a lost PE
                     self._up.clear()  # lost: its event will start the failover
 
     async def receive(self) -> bytes:
@@ -250,6 +252,13 @@ class PoolUser:
         session._returned.append((bytes(event.data), event.stream))
         if session.assoc is not None and session.assoc != event.assoc:
             self._spawn(session._resend())  # the new PE is already there
+
+    def _alive(self, assoc: int) -> bool:
+        try:
+            self.endpoint.peer_addresses(assoc)
+        except TransportError:
+            return False
+        return True
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

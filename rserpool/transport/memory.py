@@ -16,6 +16,8 @@ The model, as a user of the ``Endpoint`` interface sees it:
   ``rto_max * association_max_retransmissions``, the association is LOST.
 - ``bindx_add`` / ``bindx_remove`` / ``set_peer_primary`` travel as ASCONFs, one at a time
   and reliably, and give the peer ADDED / REMOVED / MADE_PRIMARY events.
+- A lost association returns what it had not delivered as ``SendFailed`` events, after
+  the LOST event. ``AssociationChange.error`` is an SCTP error cause (12 after an abort).
 - Back-pressure: at most ``send_buffer`` bytes may be unacknowledged per association, and a
   receiver acknowledges data only while fewer than ``receive_queue`` events wait to be read.
 - Time is a ``Clock``: asyncio's (the default) or a ``VirtualClock`` that a test or a
@@ -44,12 +46,14 @@ from rserpool.transport.base import (
     PeerAddressChange,
     PeerAddressState,
     SctpParameters,
+    SendFailed,
     TransportError,
 )
 from rserpool.transport.clock import AsyncioClock, Clock, Timer, VirtualClock
 
 __all__ = ["Link", "MemoryEndpoint", "MemoryNetwork", "NetworkStats", "VirtualClock"]
 
+_USER_ABORT = 12  # SCTP error cause "User-Initiated Abort" (RFC 4960 3.3.10.12)
 _MAX_INIT_ATTEMPTS = 8  # Linux's default sctp max_init_retransmits
 _EPHEMERAL_PORTS = range(49152, 65536)
 
@@ -178,8 +182,8 @@ class MemoryNetwork:
         if ep in eps:
             eps.remove(ep)
 
-    def _passes(self, src: str, dst: str, receiver: MemoryEndpoint) -> bool:
-        a, b = self._link(src), self._link(dst)
+    def _passes(self, a: Link, b: Link, dst: str, receiver: MemoryEndpoint) -> bool:
+        """Whether a packet over links a and b to dst gets through (drawing the loss)."""
         if not (a.up and b.up) or dst not in receiver._addresses:
             return False
         loss = a.loss + b.loss - a.loss * b.loss
@@ -211,8 +215,9 @@ class MemoryNetwork:
         if attempt:
             self.stats.retransmissions += 1
         now = self.clock.now()
-        delay = self._delay(src, dst)
-        if self._passes(src, dst, peer.endpoint):
+        a, b = self._link(src), self._link(dst)
+        delay = a.delay + b.delay
+        if self._passes(a, b, dst, peer.endpoint):
             self.clock.call_at(now + delay, arrive)
             return
         self.stats.lost += 1
@@ -236,7 +241,7 @@ class MemoryNetwork:
         a, b = self._link(src), self._link(dst)
         loss = a.loss + b.loss - a.loss * b.loss
         if a.up and b.up and (loss <= 0.0 or self._rng.random() >= loss):
-            self.clock.call_at(now + self._delay(src, dst), lambda: self._on_init(assoc, src, dst))
+            self.clock.call_at(now + a.delay + b.delay, lambda: self._on_init(assoc, src, dst))
             return
         self.stats.lost += 1
         params = assoc.endpoint.params
@@ -280,6 +285,8 @@ class _Assoc:
         self.shutdown_received = False
         self.shutdown_sent = False
         self.outstanding = 0  # bytes sent, not yet acknowledged
+        self._unacked: dict[int, tuple[bytes, int, int]] = {}  # key -> data, ppid, stream
+        self._keys = itertools.count()
         self._ssn: dict[int, int] = {}
         self._rx_next: dict[int, int] = {}
         self._rx_held: dict[tuple[int, int], tuple[bytes, int]] = {}
@@ -339,13 +346,14 @@ class _Assoc:
         if not unordered:
             ssn = self._ssn.get(stream, 0)
             self._ssn[stream] = ssn + 1
-        size = len(data)
-        self.outstanding += size
+        key = next(self._keys)
+        self._unacked[key] = (data, ppid, stream)
+        self.outstanding += len(data)
 
         def arrive() -> None:
             peer = self.peer
             if peer is not None:
-                peer.on_data(self, size, data, ppid, stream, ssn)
+                peer.on_data(self, key, data, ppid, stream, ssn)
 
         if self.peer is None:
             self._pending.append(arrive)
@@ -353,19 +361,19 @@ class _Assoc:
             self.network._transmit(self, arrive)
 
     def on_data(
-        self, sender: _Assoc, size: int, data: bytes, ppid: int, stream: int, ssn: int
+        self, sender: _Assoc, key: int, data: bytes, ppid: int, stream: int, ssn: int
     ) -> None:
         if self.dead:
             sender.lose()  # an ABORT answers data for an association that is gone
             return
         if self.peer is None:
-            self._early.append(lambda: self.on_data(sender, size, data, ppid, stream, ssn))
+            self._early.append(lambda: self.on_data(sender, key, data, ppid, stream, ssn))
             return
         ep = self.endpoint
         if ep._full():
-            ep._backlog.append(lambda: self.on_data(sender, size, data, ppid, stream, ssn))
+            ep._backlog.append(lambda: self.on_data(sender, key, data, ppid, stream, ssn))
             return
-        sender.acked(size)
+        sender.acked(key)
         self.network.stats.delivered += 1
         if ssn < 0:
             ep._emit(Message(self.id, data, ppid, stream, True))
@@ -382,8 +390,11 @@ class _Assoc:
             expected += 1
         self._rx_next[stream] = expected
 
-    def acked(self, size: int) -> None:
-        self.outstanding -= size
+    def acked(self, key: int) -> None:
+        message = self._unacked.pop(key, None)
+        if message is None:  # arrived after this end gave up (and reported it failed)
+            return
+        self.outstanding -= len(message[0])
         self.wake_writers()
         self._maybe_shut()
 
@@ -522,12 +533,13 @@ class _Assoc:
 
     def abort(self) -> None:
         peer = self.peer
-        self.lose(errno.ECONNABORTED)
+        self.lose(_USER_ABORT)
         if peer is not None:  # one ABORT packet, not retransmitted
             net = self.network
             src, dst = self.endpoint._source(), self.destination(None)
-            if net._passes(src, dst, peer.endpoint):
-                net.clock.call_at(net.clock.now() + net._delay(src, dst), peer.lose)
+            if net._passes(net._link(src), net._link(dst), dst, peer.endpoint):
+                when = net.clock.now() + net._delay(src, dst)
+                net.clock.call_at(when, lambda: peer.lose(_USER_ABORT))
 
     def lose(self, error: int = 0) -> None:
         if self.dead:
@@ -547,6 +559,10 @@ class _Assoc:
             del ep._assocs[self.id]
             peers = tuple(self.peer_addrs)
             ep._emit(AssociationChange(self.id, state, peers, self.peer_port, error))
+            for data, ppid, stream in self._unacked.values():  # what never got through
+                ep._emit(SendFailed(self.id, data, ppid, stream, error))
+        self._unacked.clear()
+        self.outstanding = 0
         self.wake_writers()
 
 

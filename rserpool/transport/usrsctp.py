@@ -22,13 +22,13 @@ from rserpool.transport.base import (
     AssociationState,
     Endpoint,
     Event,
-    Message,
     PeerAddressChange,
     PeerAddressState,
     SctpParameters,
     SendFailed,
     TransportError,
 )
+from rserpool.transport.usrsctp_addresses import AddressMonitor
 
 try:
     from rserpool._core import usrsctp as _lib
@@ -36,6 +36,9 @@ except ImportError:  # built without libusrsctp-dev
     _lib = None  # type: ignore[assignment]
 
 AVAILABLE = _lib is not None
+_monitor = AddressMonitor(
+    _lib.add_local_address if _lib else None, _lib.del_local_address if _lib else None
+)
 
 _ASSOC_STATES = {
     1: AssociationState.UP,
@@ -51,13 +54,12 @@ _ADDR_STATES = {
     4: PeerAddressState.ADDED,
     5: PeerAddressState.MADE_PRIMARY,
     6: PeerAddressState.CONFIRMED,
-    7: PeerAddressState.POTENTIALLY_FAILED,
 }
 _T = TypeVar("_T")
 _ASCONF_POLL_S = 0.01
 _MAX_INIT_RETRANSMITS = 8
 _SEND_RETRY_MIN_S = 0.0005
-_SEND_RETRY_MAX_S = 0.008
+_SEND_RETRY_MAX_S = 0.002
 
 
 def _free_udp_port() -> int:
@@ -89,21 +91,16 @@ def configure(udp_port: int | None = None) -> int:
     if udp_port is None:
         env = os.environ.get("RSERPOOL_USRSCTP_UDP_PORT")
         udp_port = int(env) if env else 0
+    if udp_port:
+        # usrsctp_init would carry on silently without its UDP socket: check first.
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("0.0.0.0", udp_port))
+        except OSError as exc:
+            raise TransportError(
+                exc.errno or errno.EADDRINUSE, f"UDP port {udp_port} is not available"
+            ) from exc
     return _lib.init(udp_port or _free_udp_port())
-
-
-async def _interface_of(address: str) -> tuple[int, str] | None:
-    """(ifindex, ifname) of the interface that holds a local address, or None."""
-    from pyroute2 import AsyncIPRoute
-
-    wanted = ipaddress.ip_address(address)
-    async with AsyncIPRoute() as ipr:
-        async for msg in await ipr.get_addr():
-            local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-            if local is not None and ipaddress.ip_address(local) == wanted:
-                index = int(msg["index"])
-                return index, socket.if_indextoname(index)
-    return None
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -136,27 +133,36 @@ class UsrsctpEndpoint(Endpoint):
         self._efd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[Event] = deque()
-        self._readers: deque[asyncio.Future[None]] = deque()
+        self._readers: list[asyncio.Future[None]] = []
+        self._paused = False
         self._writers: list[asyncio.Future[None]] = []
         self._connecting: dict[int, asyncio.Future[int]] = {}
         self._peers: dict[int, tuple[list[str], int]] = {}
         self._closing = False
+        self._monitoring = False
 
     # -- life cycle
 
     async def open(self) -> None:
+        if self._sock is not None:
+            raise TransportError(errno.EISCONN, "endpoint is already open")
         configure()
         p = self.params
-        _lib.set_defaults(
-            p.rto_initial_ms, p.rto_min_ms, p.rto_max_ms, p.heartbeat_interval_ms,
-            p.path_max_retransmissions, p.association_max_retransmissions, p.pf_threshold,
-            p.send_buffer, p.receive_buffer,
-        )
-        v6 = any(ipaddress.ip_address(a).version == 6 for a in self._addresses)
-        family = socket.AF_INET6 if v6 else socket.AF_INET
-        self._loop = asyncio.get_running_loop()
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
+            try:
+                versions = {ipaddress.ip_address(a).version for a in self._addresses}
+            except ValueError as exc:
+                raise TransportError(errno.EINVAL, str(exc), ",".join(self._addresses)) from None
+            _lib.set_defaults(
+                p.rto_initial_ms, p.rto_min_ms, p.rto_max_ms, p.heartbeat_interval_ms,
+                p.path_max_retransmissions, p.association_max_retransmissions, p.pf_threshold,
+                p.send_buffer, p.receive_buffer,
+            )
+            await _monitor.acquire()
+            self._monitoring = True
+            self._loop = asyncio.get_running_loop()
+            self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            family = socket.AF_INET6 if 6 in versions else socket.AF_INET
             remote = self._remote_udp_port or _lib.udp_port()
             self._sock = _lib.Socket(family, self._efd, remote)
             self._sock.configure(
@@ -168,10 +174,16 @@ class UsrsctpEndpoint(Endpoint):
             for address in self._addresses[1:]:
                 await self._bindx_add(address)
             self._sock.listen()
+            self._loop.add_reader(self._efd, self._on_wakeup)
+        except OSError as exc:
+            self._release()
+            if isinstance(exc, TransportError):
+                raise
+            raise TransportError(exc.errno or 0, f"cannot open endpoint: {exc.strerror}",
+                                 ",".join(self._addresses)) from exc
         except BaseException:
             self._release()
             raise
-        self._loop.add_reader(self._efd, self._on_wakeup)
 
     async def close(self) -> None:
         if self._sock is None:
@@ -198,6 +210,9 @@ class UsrsctpEndpoint(Endpoint):
                 reader.set_result(None)
 
     def _release(self) -> None:
+        if self._monitoring:
+            _monitor.release()
+            self._monitoring = False
         if self._loop is not None and self._efd >= 0:
             self._loop.remove_reader(self._efd)
         if self._sock is not None:
@@ -225,43 +240,42 @@ class UsrsctpEndpoint(Endpoint):
 
     async def _bind_first(self) -> int:
         address, port = self._addresses[0], self._requested_port
-        try:
-            return await self._retry_unknown(address, lambda s: s.bind(address, port))
-        except OSError as exc:
-            raise TransportError(exc.errno or 0, f"cannot bind port {port}", address) from exc
+        return await self._bind_call(address, lambda s: s.bind(address, port),
+                                     f"cannot bind port {port}")
 
     async def _bindx_add(self, address: str) -> None:
-        try:
-            await self._retry_unknown(address, lambda s: s.bindx(address, self._port, True))
-        except OSError as exc:
-            raise TransportError(exc.errno or 0, "bindx add failed", address) from exc
+        await self._bind_call(address, lambda s: s.bindx(address, self._port, True),
+                              "bindx add failed")
 
-    async def _retry_unknown(self, address: str, fn: Callable[[_lib.Socket], _T]) -> _T:
+    async def _bind_call(self, address: str, fn: Callable[[_lib.Socket], _T], what: str) -> _T:
         """Run a bind call; if usrsctp does not know the address yet, tell it and retry."""
         sock = self._live()
         try:
+            try:
+                return fn(sock)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                # The address monitor may not have seen it yet: tell usrsctp now.
+                if not await _monitor.learn(address):
+                    raise TransportError(
+                        errno.EADDRNOTAVAIL, f"{what}: not a local address", address
+                    ) from exc
             return fn(sock)
+        except TransportError:
+            raise
         except OSError as exc:
-            if exc.errno != errno.EADDRNOTAVAIL:
-                raise
-            # Linux: usrsctp does not see addresses added after start-up; tell it.
-            where = await _interface_of(address)
-            if where is None:
-                raise TransportError(errno.EADDRNOTAVAIL, "not a local address", address) from exc
-            _lib.add_local_address(address, *where)
-        return fn(sock)
+            raise TransportError(exc.errno or 0, what, address) from exc
+        except ValueError as exc:
+            raise TransportError(errno.EINVAL, f"{what}: {exc}", address) from exc
 
     async def bindx_remove(self, address: str) -> None:
-        try:
-            self._live().bindx(address, self._port, False)
-        except OSError as exc:
-            raise TransportError(exc.errno or 0, "bindx remove failed", address) from exc
-        if await _interface_of(address) is None:
-            # Gone from the host too: drop it from usrsctp's address list.
-            _lib.del_local_address(address, 0, "")
+        self._call(lambda s: s.bindx(address, self._port, False), "bindx remove", address)
+        await self._wait_asconf(address, present=False)
 
     async def _wait_asconf(self, address: str, present: bool) -> None:
-        """Wait until every association's peer acknowledged the ADD-IP (address in use)."""
+        """Wait until every association's peer acknowledged the ADD-IP or DELETE-IP (the
+        address is in use, or no longer in use, on the association)."""
         loop = asyncio.get_running_loop()
         p = self.params
         deadline = loop.time() + p.association_max_retransmissions * p.rto_max_ms / 1000
@@ -341,9 +355,22 @@ class UsrsctpEndpoint(Endpoint):
     async def send(
         self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
     ) -> None:
+        sock = self._sock
+        if sock is not None and type(data) is bytes:  # the common case, kept short
+            try:
+                if sock.send(assoc, data, ppid, stream, unordered) == 0:
+                    return
+            except OSError as exc:
+                raise TransportError(
+                    exc.errno or 0, f"send on association {assoc} failed",
+                    self._address_of(assoc),
+                ) from exc
+        await self._send_waiting(assoc, bytes(data), ppid, stream, unordered)
+
+    async def _send_waiting(
+        self, assoc: int, data: bytes, ppid: int, stream: int, unordered: bool
+    ) -> None:
         sock = self._live()
-        if type(data) is not bytes:
-            data = bytes(data)
         delay = _SEND_RETRY_MIN_S
         while True:
             try:
@@ -371,19 +398,25 @@ class UsrsctpEndpoint(Endpoint):
             sock = self._live()
 
     async def receive(self) -> Event:
-        while not self._queue:
+        queue = self._queue
+        if not queue and (sock := self._sock) is not None:
+            # usrsctp's thread has often queued the answer already: take one item without a
+            # round through the event loop (the eventfd stays set and covers the rest).
+            try:
+                note = sock.pump(queue, 1)
+            except OSError as exc:
+                raise TransportError(exc.errno or 0, "receive failed") from exc
+            if note is not None and (event := self._notification(note)) is not None:
+                queue.append(event)
+        while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._readers.append(fut)
-            try:
-                await fut
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._readers.remove(fut)
-        event = self._queue.popleft()
-        if len(self._queue) == self.params.receive_queue - 1:
-            self._pump()  # reading had stopped at the limit: resume
+            await fut
+        event = queue.popleft()
+        if self._paused:
+            self._pump()  # reading had stopped at the queue limit: resume
         return event
 
     # -- the event loop side
@@ -398,26 +431,20 @@ class UsrsctpEndpoint(Endpoint):
         if sock is None:
             return
         queue = self._queue
-        limit = self.params.receive_queue
-        got = False
-        while len(queue) < limit or self._closing:
-            try:
-                item = sock.receive()
-            except OSError as exc:
-                self._fail_all(TransportError(exc.errno or 0, "receive failed"))
-                return
-            if item is None:
-                break
-            if isinstance(item, Message):
-                queue.append(item)
-            else:
-                event = self._notification(item)
-                if event is None:
-                    continue
-                queue.append(event)
-            got = True
-        if got:
-            for fut in self._readers:
+        before = len(queue)
+        limit = 1 << 62 if self._closing else self.params.receive_queue
+        try:
+            while (note := sock.pump(queue, limit)) is not None:
+                event = self._notification(note)
+                if event is not None:
+                    queue.append(event)
+        except OSError as exc:
+            self._fail_all(TransportError(exc.errno or 0, "receive failed"))
+            return
+        self._paused = len(queue) >= limit
+        if len(queue) > before and self._readers:
+            readers, self._readers = self._readers, []
+            for fut in readers:
                 if not fut.done():
                     fut.set_result(None)
         if self._writers:

@@ -18,6 +18,7 @@ from rserpool.transport import (
     PeerAddressChange,
     PeerAddressState,
     SctpParameters,
+    SendFailed,
     TransportError,
 )
 from rserpool.transport.memory import MemoryEndpoint, MemoryNetwork, VirtualClock
@@ -208,6 +209,23 @@ def test_association_lost_when_every_path_fails() -> None:
     assert err.value.errno == errno.EINVAL
 
 
+def test_a_lost_association_returns_undelivered_messages() -> None:
+    params = SctpParameters(rto_max_ms=200, association_max_retransmissions=3)
+    pair = Pair(params)
+    pair.net.fail("10.0.0.1")
+    pair.net.fail("10.1.0.1")
+    for i in range(3):
+        pair.client.send_nowait(pair.assoc, b"m%d" % i, 11, stream=i)
+    pair.clock.advance(5)
+    events = drain(pair.client)
+    assert assoc_states(events) == [AssociationState.LOST]
+    lost_at = next(i for i, e in enumerate(events) if isinstance(e, AssociationChange))
+    assert events[lost_at + 1:] == [
+        SendFailed(pair.assoc, b"m%d" % i, 11, i) for i in range(3)
+    ]
+    assert messages(drain(pair.server)) == []
+
+
 def test_add_ip_set_primary_delete_ip_make_before_break() -> None:
     pair = Pair()
     clock, client, server = pair.clock, pair.client, pair.server
@@ -304,7 +322,7 @@ def test_abort_is_seen_by_both_sides() -> None:
     pair.clock.advance(1)
     (lost,) = drain(pair.client)
     assert isinstance(lost, AssociationChange) and lost.state is AssociationState.LOST
-    assert lost.error == errno.ECONNABORTED
+    assert lost.error == 12  # SCTP cause: user-initiated abort
     assert assoc_states(drain(pair.server)) == [AssociationState.LOST]
 
 

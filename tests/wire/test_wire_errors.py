@@ -214,3 +214,12 @@ def test_limit_nesting_depth() -> None:
     assert err.cause == Cause.INVALID_VALUES
     assert "MAX_NESTING_DEPTH" in str(err)
     assert wire.MAX_NESTING_DEPTH == 3
+
+
+def test_error_cause_to_send_back() -> None:
+    unknown = tlv(0x4077, b"abc")
+    err = parse_error(message(0x0B, tlv(0x0D, b"c") + unknown))
+    cause = err.error_cause()
+    assert cause == wire.ErrorCause(Cause.UNRECOGNIZED_PARAMETER, unknown[:7])
+    reply = wire.AsapError(wire.OperationError([cause]))
+    assert wire.decode(reply.encode(), ASAP) == reply

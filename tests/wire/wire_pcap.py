@@ -30,9 +30,8 @@ def write_chunks(path: Path, messages: Iterable[tuple[int, bytes]]) -> None:
         writer = dpkt.pcap.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
         for tsn, (ppid, data) in enumerate(messages, start=1):
             payload = struct.pack("!IHHI", tsn, 0, tsn & 0xFFFF, ppid) + data
-            chunk = dpkt.sctp.Chunk(type=dpkt.sctp.DATA, flags=0x03, data=payload)
-            chunk.len = 4 + len(payload)
-            chunk.data += bytes(-len(payload) % 4)
+            chunk = dpkt.sctp.Chunk(struct.pack("!BBH", dpkt.sctp.DATA, 0x03, 4 + len(payload))
+                                    + payload + bytes(-len(payload) % 4))
             port = 3863 if ppid == 11 else 9901
             sctp = dpkt.sctp.SCTP(sport=port, dport=port, vtag=0x11223344, data=[chunk])
             sctp.chunks = [chunk]

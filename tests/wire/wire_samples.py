@@ -58,7 +58,20 @@ ERROR = wire.OperationError([
     wire.ErrorCause(Cause.UNRECOGNIZED_PARAMETER, b"\xc0\x77\x00\x05z"),
     wire.ErrorCause(Cause.UNKNOWN_POOL_HANDLE),
 ])
-ALL_CAUSES = wire.OperationError([wire.ErrorCause(c, bytes(c)) for c in Cause])
+#: Cause information that is itself a parameter or message, by the object it encodes.
+CAUSE_INFO_OBJECTS: dict[bytes, object] = {
+    POLICIES[7].encode(): POLICIES[7],
+    TRANSPORTS[3].encode(): TRANSPORTS[3],
+}
+_CAUSE_INFO = {
+    Cause.UNRECOGNIZED_PARAMETER: struct.pack("!HHI", 0xC077, 8, 99),
+    Cause.UNRECOGNIZED_MESSAGE: bytes([0x7F, 0, 0, 4]),
+    Cause.INVALID_VALUES: struct.pack("!HHI", 0xC078, 8, 98),
+    Cause.INCONSISTENT_POLICY: POLICIES[7].encode(),
+    Cause.INCONSISTENT_TRANSPORT_TYPE: TRANSPORTS[3].encode(),
+}
+#: Every cause code, each with the cause information RFC 5354 gives it.
+ALL_CAUSES = wire.OperationError([wire.ErrorCause(c, _CAUSE_INFO.get(c, b"")) for c in Cause])
 SERVER = wire.ServerInformation(0x5CE1F002, wire.SctpTransport(9901, V4 + V6, 1))
 
 

@@ -1,0 +1,117 @@
+"""usrsctp through rserpool.transport against the same libusrsctp driven from C, same run.
+
+Both sides: two endpoints in one process on 127.0.0.1, UDP encapsulation, an upcall that
+writes an eventfd, one thread doing every socket call. Reported as a ratio to the C rate
+(target: the Python binding keeps >= 80% of it)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rserpool import _build_config
+from rserpool.transport import Endpoint, Message, open_endpoint
+
+pytestmark = pytest.mark.usrsctp
+C_SOURCE = Path(__file__).parent / "c" / "usrsctp_pingpong.c"
+LOCAL = "127.0.0.1"
+RTT_COUNT, RTT_SIZE = 5000, 100
+BULK_COUNT, BULK_SIZE = 40000, 1024
+ROUNDS = 5
+
+
+@pytest.fixture(scope="module")
+def c_pingpong(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not _build_config.HAVE_USRSCTP:
+        pytest.skip("rserpool was built without libusrsctp")
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler (cc) for the baseline")
+    flags = subprocess.run(
+        ["pkg-config", "--cflags", "--libs", "usrsctp"], capture_output=True, text=True
+    )
+    if flags.returncode != 0:
+        pytest.skip("pkg-config does not know usrsctp")
+    binary = tmp_path_factory.mktemp("c") / "usrsctp_pingpong"
+    subprocess.run([cc, "-O2", "-o", str(binary), str(C_SOURCE), *flags.stdout.split()],
+                   check=True)
+    return binary
+
+
+def c_rate(binary: Path, mode: str, count: int, size: int) -> tuple[float, float]:
+    """One run of the C baseline in a fresh process: (per wall second, per CPU second)."""
+    out = subprocess.run([str(binary), mode, str(count), str(size)], check=True,
+                         capture_output=True, text=True, timeout=120).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+async def _pair_rate(mode: str, count: int, size: int) -> tuple[float, float]:
+    """(per wall second, per CPU second of the process, usrsctp's threads included)."""
+    async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+        "usrsctp", [LOCAL]
+    ) as client:
+        assoc = await client.connect([LOCAL], server.port)
+        payload = bytes(size)
+        if mode == "rtt":
+            await client.send(assoc, payload, 1)
+            first = await _next_message(server)
+            start, cpu = time.perf_counter(), time.process_time()
+            for _ in range(count):
+                await server.send(first.assoc, payload, 1)
+                await _next_message(client)
+                await client.send(assoc, payload, 1)
+                await _next_message(server)
+            return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
+
+        async def produce() -> None:
+            for _ in range(count):
+                await client.send(assoc, payload, 1)
+
+        start, cpu = time.perf_counter(), time.process_time()
+        producer = asyncio.create_task(produce())
+        for _ in range(count):
+            await _next_message(server)
+        await producer
+        work = count * size / 1e6
+        return work / (time.perf_counter() - start), work / (time.process_time() - cpu)
+
+
+async def _next_message(endpoint: Endpoint) -> Message:
+    while not isinstance(event := await endpoint.receive(), Message):
+        pass
+    return event
+
+
+@pytest.mark.parametrize(
+    ("mode", "count", "size", "unit"),
+    [("rtt", RTT_COUNT, RTT_SIZE, "round trips/s"), ("bulk", BULK_COUNT, BULK_SIZE, "MB/s")],
+)
+def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
+    benchmark, c_pingpong: Path, mode: str, count: int, size: int, unit: str
+) -> None:
+    # C and Python rounds alternate so that load from other processes hits both alike.
+    c_rates: list[tuple[float, float]] = []
+    rates: list[tuple[float, float]] = []
+    benchmark.pedantic(
+        lambda: rates.append(asyncio.run(_pair_rate(mode, count, size))),
+        setup=lambda: c_rates.append(c_rate(c_pingpong, mode, count, size)),
+        rounds=ROUNDS, iterations=1,
+    )
+    python, c = statistics.median(r[0] for r in rates), statistics.median(r[0] for r in c_rates)
+    python_cpu = statistics.median(r[1] for r in rates)
+    c_cpu = statistics.median(r[1] for r in c_rates)
+    benchmark.extra_info.update({
+        "unit": unit, "python": python, "c": c, "ratio": python / c,
+        "python_per_cpu_s": python_cpu, "c_per_cpu_s": c_cpu, "cpu_ratio": python_cpu / c_cpu,
+    })
+    print(f"\nusrsctp {mode} ({size} B), target >= 80% of C:\n"
+          f"  wall: rserpool {python:,.0f} {unit}, C {c:,.0f}, ratio {python / c:.0%}"
+          f" (rounds {[round(r[0]) for r in rates]} vs {[round(r[0]) for r in c_rates]})\n"
+          f"  per CPU second: rserpool {python_cpu:,.0f}, C {c_cpu:,.0f}, "
+          f"ratio {python_cpu / c_cpu:.0%}")

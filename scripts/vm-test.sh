@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Run the kernel_sctp tests inside the VM of shared/tools/vm (Debian 12, kernel with SCTP).
+#
+#   make vm-test            (or: bash scripts/vm-test.sh [extra pytest arguments])
+#
+# 1. builds the VM image once (shared/tools/vm/build-image.sh, about 2-4 min, cached);
+# 2. builds wheels on the host into build/vm-wheels/: rserpool itself (without usrsctp, which
+#    the guest lacks), pysctp (needs libsctp-dev) and the test tools (pytest, pytest-timeout,
+#    hypothesis), so the guest needs no network;
+# 3. boots the VM (instance $RSPVM_ID, default 4) with this checkout shared at the same path,
+#    installs the wheels into a venv there and runs pytest -m kernel_sctp on the test files
+#    that have such tests;
+# 4. runs the host-side interop test (usrsctp on the host <-> kernel SCTP in the VM,
+#    pytest -m vm) while the VM is up; then stops the VM unless it was already running.
+# Exit status: 0 when both pytest runs pass. Timings are printed at the end.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${RSERPOOL_SHARED:-$ROOT/../shared}
+VM=$SHARED/tools/vm
+PY=$ROOT/.venv/bin/python
+WHEELS=$ROOT/build/vm-wheels
+export RSPVM_ID=${RSPVM_ID:-4}
+T0=$SECONDS
+step() { echo "vm-test: [$((SECONDS - T0))s] $*"; }
+
+[ -x "$VM/run-vm.sh" ] || { echo "vm-test: no VM tools at $VM (set RSERPOOL_SHARED)" >&2; exit 2; }
+[ -x "$PY" ] || { echo "vm-test: run 'make setup' first" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "vm-test: the VM tools need root" >&2; exit 2; }
+
+step "VM image"
+bash "$VM/build-image.sh"
+T_IMAGE=$SECONDS
+
+step "wheels for the guest -> $WHEELS"
+if ! dpkg-query -W -f='${Status}' libsctp-dev 2>/dev/null | grep -q 'install ok installed'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsctp-dev \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+             apt-get install -y -qq --no-install-recommends libsctp-dev; }
+fi
+rm -rf "$WHEELS"
+mkdir -p "$WHEELS"
+pip_quiet() { "$PY" -m pip "$@" 2>&1 | grep -v '^WARNING: Location' || true; }
+pip_quiet wheel -q --no-deps --no-build-isolation -w "$WHEELS" \
+    -Csetup-args=-Dusrsctp=disabled "$ROOT"
+pip_quiet wheel -q --no-deps -w "$WHEELS" 'pysctp>=0.7'
+pip_quiet download -q --only-binary :all: -d "$WHEELS" 'pytest>=8' 'pytest-timeout>=2' 'hypothesis>=6.90'
+ls "$WHEELS"/rserpool-*.whl "$WHEELS"/pysctp-*.whl >/dev/null
+T_WHEELS=$SECONDS
+
+status=$("$VM/run-vm.sh" status --id "$RSPVM_ID" 2>&1 || true)
+started=0
+if grep -q ': running' <<<"$status"; then
+    grep -q " $ROOT $ROOT " <<<"$status" \
+        || { echo "vm-test: rspvm$RSPVM_ID runs without this checkout shared; stop it or set RSPVM_ID" >&2; exit 2; }
+    step "reusing running VM rspvm$RSPVM_ID"
+else
+    step "booting VM rspvm$RSPVM_ID (software emulation: slow)"
+    "$VM/run-vm.sh" start --id "$RSPVM_ID" --share "$ROOT"
+    started=1
+fi
+stop_vm() { [ "$started" = 0 ] || "$VM/run-vm.sh" stop --id "$RSPVM_ID" >/dev/null 2>&1 || true; }
+trap stop_vm EXIT
+T_BOOT=$SECONDS
+
+mapfile -t FILES < <(cd "$ROOT" && grep -rl --include='test_*.py' 'mark.kernel_sctp' tests | sort)
+[ ${#FILES[@]} -gt 0 ] || { echo "vm-test: no kernel_sctp tests found" >&2; exit 2; }
+step "installing into the guest and running pytest -m kernel_sctp ${FILES[*]}"
+GUEST_SCRIPT=$(cat <<EOF
+set -e
+V=/root/rserpool-venv
+rm -rf \$V
+python3 -m venv --without-pip \$V
+pip_in() { python3 -m pip --python \$V/bin/python install -q --no-index --find-links $WHEELS "\$@"; }
+pip_in --no-deps rserpool
+pip_in pysctp pytest pytest-timeout hypothesis
+cd $ROOT
+export PYTHONDONTWRITEBYTECODE=1
+set +e
+\$V/bin/pytest -p no:cacheprovider -rsP -m kernel_sctp ${FILES[*]} $*
+EOF
+)
+set +e
+"$VM/run-vm.sh" exec --id "$RSPVM_ID" "$GUEST_SCRIPT"
+rc=$?
+T_TESTS=$SECONDS
+step "host usrsctp <-> guest kernel SCTP (pytest -m vm, on the host)"
+(cd "$ROOT" && "$PY" -m pytest -p no:cacheprovider -rsP -m vm tests/transport/test_vm_interop.py)
+rc_host=$?
+[ "$rc" != 0 ] || rc=$rc_host
+set -e
+T_INTEROP=$SECONDS
+stop_vm
+trap - EXIT
+echo "vm-test: image $((T_IMAGE - T0))s, wheels $((T_WHEELS - T_IMAGE))s," \
+     "boot $((T_BOOT - T_WHEELS))s, install+tests $((T_TESTS - T_BOOT))s," \
+     "interop $((T_INTEROP - T_TESTS))s, stop $((SECONDS - T_INTEROP))s," \
+     "total $((SECONDS - T0))s; exit status $rc"
+exit "$rc"
