@@ -2566,7 +2566,6 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _HandlePeId hp
     cdef _Response resp
-    cdef Registration reg
     cdef HandleResolutionResponse hrr
     if mtype == 0x01:
         return _dec_registration(r)
