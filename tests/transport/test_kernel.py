@@ -58,6 +58,11 @@ async def connected(
     assert isinstance(up, AssociationChange) and up.state is AssociationState.UP
     client_up = await next_of(client, AssociationChange)
     assert isinstance(client_up, AssociationChange) and client_up.assoc == assoc
+    # the UP events carry the peer's addresses and port
+    assert sorted(up.peer_addresses) == sorted(client.local_addresses())
+    assert up.peer_port == client.port
+    assert set(addresses) <= set(client_up.peer_addresses)
+    assert client_up.peer_port == server.port
     return assoc, up.assoc
 
 
@@ -252,5 +257,22 @@ def test_back_pressure_loses_nothing() -> None:
                 ordered = [int.from_bytes(m.data[:4], "big") for m in got
                            if isinstance(m, Message) and m.stream == stream]
                 assert ordered == sorted(ordered)
+
+    run(main)
+
+
+def test_ipv6_and_dual_stack() -> None:
+    async def main() -> None:
+        async with (
+            KernelEndpoint(["::1", "127.0.0.1"]) as server,
+            KernelEndpoint(["::1"]) as client,
+        ):
+            assert isinstance(server, KernelEndpoint) and isinstance(client, KernelEndpoint)
+            assert sorted(server.local_addresses()) == ["127.0.0.1", "::1"]
+            assoc, server_assoc = await connected(server, client, ["::1"])
+            assert "::1" in client.peer_addresses(assoc)
+            assert server.peer_addresses(server_assoc) == ["::1"]
+            await client.send(assoc, b"over IPv6", 11, 2)
+            assert await next_of(server, Message) == Message(server_assoc, b"over IPv6", 11, 2)
 
     run(main)
