@@ -83,10 +83,9 @@ async def _pair_rate(mode: str, count: int, size: int) -> tuple[float, float]:
 
 
 async def _next_message(endpoint: Endpoint) -> Message:
-    while True:
-        event = await endpoint.receive()
-        if isinstance(event, Message):
-            return event
+    while not isinstance(event := await endpoint.receive(), Message):
+        pass
+    return event
 
 
 @pytest.mark.parametrize(

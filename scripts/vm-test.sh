@@ -9,8 +9,10 @@
 #    hypothesis), so the guest needs no network;
 # 3. boots the VM (instance $RSPVM_ID, default 4) with this checkout shared at the same path,
 #    installs the wheels into a venv there and runs pytest -m kernel_sctp on the test files
-#    that have such tests; stops the VM again unless it was already running with this share.
-# Exit status: pytest's in the guest. Timings are printed at the end.
+#    that have such tests;
+# 4. runs the host-side interop test (usrsctp on the host <-> kernel SCTP in the VM,
+#    pytest -m vm) while the VM is up; then stops the VM unless it was already running.
+# Exit status: 0 when both pytest runs pass. Timings are printed at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${RSERPOOL_SHARED:-$ROOT/../shared}
@@ -80,11 +82,17 @@ EOF
 set +e
 "$VM/run-vm.sh" exec --id "$RSPVM_ID" "$GUEST_SCRIPT"
 rc=$?
-set -e
 T_TESTS=$SECONDS
+step "host usrsctp <-> guest kernel SCTP (pytest -m vm, on the host)"
+(cd "$ROOT" && "$PY" -m pytest -p no:cacheprovider -rsP -m vm tests/transport/test_vm_interop.py)
+rc_host=$?
+[ "$rc" != 0 ] || rc=$rc_host
+set -e
+T_INTEROP=$SECONDS
 stop_vm
 trap - EXIT
 echo "vm-test: image $((T_IMAGE - T0))s, wheels $((T_WHEELS - T_IMAGE))s," \
      "boot $((T_BOOT - T_WHEELS))s, install+tests $((T_TESTS - T_BOOT))s," \
-     "stop $((SECONDS - T_TESTS))s, total $((SECONDS - T0))s; pytest exit status $rc"
+     "interop $((T_INTEROP - T_TESTS))s, stop $((SECONDS - T_INTEROP))s," \
+     "total $((SECONDS - T0))s; exit status $rc"
 exit "$rc"

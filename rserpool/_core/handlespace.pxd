@@ -14,7 +14,8 @@ cdef struct Group
 
 
 cdef struct PENode:
-    TNode sel                   # must stay first: ordered policies' selection tree
+    TNode sel                   # must stay first: ordered policies' selection tree node
+                                # (round robin: sel.left/right link the pool's ring)
     TimerSlot timer
     PoolRec* pool
     PyObject* element           # the registered wire.PoolElement (owned reference)
@@ -55,6 +56,8 @@ cdef struct PoolRec:
     PENode** by_id              # members sorted by PE id, rebuilt when stale
     bint by_id_stale
     Tree selection              # ordered policies: PEs by (policy key, seq)
+    PENode* ring                # round robin: the next PE to pick; the PEs form a ring
+    bint use_ring               # through sel.left/sel.right, in round robin order
     Fenwick values              # randomized policies: selection weights by slot
     uint32_t policy_type
     uint8_t randomized          # 1: choose by value sums; 0: take the first in key order

@@ -9,11 +9,11 @@ from libc.stdint cimport uint32_t, uint64_t
 
 
 cdef struct TNode:
+    uint64_t a                  # a descent reads only the first 32 bytes
+    uint64_t b
     TNode* left
     TNode* right
     TNode* parent
-    uint64_t a
-    uint64_t b
     uint32_t prio               # heap order: a parent's prio is >= its children's
 
 
@@ -134,18 +134,23 @@ cdef inline TNode* tree_prev(TNode* n) noexcept nogil:
 
 
 cdef inline void tree_rekey(Tree* tree, TNode* n, uint64_t a, uint64_t b) noexcept nogil:
-    """Give n the key (a, b), moving it only if its neighbours no longer bracket the key."""
-    cdef TNode* prev
-    cdef TNode* next
+    """Give n the key (a, b), moving it only if its neighbour on that side no longer
+    bounds the key (the other neighbour still does)."""
+    cdef TNode* other
     if n.a == a and n.b == b:
         return
-    prev = tree_prev(n)
-    next = tree_next(n)
-    if ((prev == NULL or key_less(prev.a, prev.b, a, b))
-            and (next == NULL or key_less(a, b, next.a, next.b))):
-        n.a = a
-        n.b = b
-        return
+    if key_less(n.a, n.b, a, b):
+        other = tree_next(n)
+        if other == NULL or key_less(a, b, other.a, other.b):
+            n.a = a
+            n.b = b
+            return
+    else:
+        other = tree_prev(n)
+        if other == NULL or key_less(other.a, other.b, a, b):
+            n.a = a
+            n.b = b
+            return
     tree_remove(tree, n)
     n.a = a
     n.b = b

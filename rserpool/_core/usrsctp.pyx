@@ -9,7 +9,8 @@ on its own thread. One stack per process, started once by ``init()``.
 from libc.errno cimport EAGAIN, EINPROGRESS, ENOBUFS, errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memset, strerror
+from cpython.object cimport PyObject_GenericSetAttr
 
 from rserpool.transport.base import Message
 
@@ -66,9 +67,6 @@ cdef extern from "<usrsctp.h>" nogil:
     int MSG_NOTIFICATION
     int MSG_EOR
     int SCTP_FUTURE_ASSOC
-    int SCTP_EVENT_READ
-    int SCTP_EVENT_WRITE
-    int SCTP_EVENT_ERROR
     int SCTP_RECVV_RCVINFO
     int SCTP_SENDV_SNDINFO
     int SCTP_UNORDERED
@@ -224,17 +222,29 @@ cdef extern from *:
                                 const char *if_name) nogil
 
 
-EVENT_READ = SCTP_EVENT_READ
-EVENT_WRITE = SCTP_EVENT_WRITE
-EVENT_ERROR = SCTP_EVENT_ERROR
-
-# Notification kinds returned by Socket.receive() as the first element of a tuple.
+# Notification kinds returned by Socket.pump() as the first element of a tuple.
 ASSOC_CHANGE = SCTP_ASSOC_CHANGE
 PEER_ADDR_CHANGE = SCTP_PEER_ADDR_CHANGE
 SEND_FAILED = SCTP_SEND_FAILED_EVENT
 SHUTDOWN_EVENT = SCTP_SHUTDOWN_EVENT
 
-DEF RECV_BUFFER = 65536
+cdef enum:
+    RECV_BUFFER = 65536
+
+cdef object _object_new = object.__new__
+
+
+cdef object _message(sctp_assoc_t assoc, bytes data, uint32_t ppid, uint16_t stream,
+                     bint unordered):
+    """Message(assoc, data, ppid, stream, unordered) without the frozen dataclass's slow
+    __init__ (it sets each field through object.__setattr__ from Python)."""
+    cdef object m = _object_new(Message)
+    PyObject_GenericSetAttr(m, "assoc", assoc)
+    PyObject_GenericSetAttr(m, "data", data)
+    PyObject_GenericSetAttr(m, "ppid", ppid)
+    PyObject_GenericSetAttr(m, "stream", stream)
+    PyObject_GenericSetAttr(m, "unordered", unordered)
+    return m
 
 cdef int _udp_port = -1
 
@@ -252,22 +262,18 @@ cdef void _upcall_closed(socket *so, void *arg, int flags) noexcept nogil:
 
 
 cdef _oserror(int err, str what):
-    return OSError(err, f"{what}: {_strerror(err)}")
+    return OSError(err, f"{what}: {strerror(err).decode()}")
 
 
-cdef str _strerror(int err):
-    import os
-    return os.strerror(err)
-
-
-def init(int udp_port=0) -> int:
+def init(int udp_port) -> int:
     """Start the process-wide usrsctp stack on a UDP encapsulation port (once); return it.
 
-    A second call returns the port already in use (the stack cannot be restarted)."""
+    A second call returns the port already in use (the stack cannot be restarted).
+    Port 0 is refused: to usrsctp it means raw IP instead of UDP encapsulation."""
     global _udp_port
     if _udp_port >= 0:
         return _udp_port
-    if not 0 <= udp_port <= 65535:
+    if not 0 < udp_port <= 65535:
         raise ValueError(f"UDP port out of range: {udp_port}")
     usrsctp_init(<uint16_t>udp_port, NULL, NULL)
     # Defaults are overwritten by usrsctp_init, so set the process-wide knobs after it.
@@ -340,9 +346,8 @@ cdef tuple _from_sockaddr(const sockaddr *sa):
 cdef list _addr_list(sockaddr *addrs, int count):
     cdef list out = []
     cdef char *p = <char *>addrs
-    cdef int i
     cdef tuple item
-    for i in range(count):
+    for _ in range(count):
         item = _from_sockaddr(<sockaddr *>p)
         if item is None:
             break
@@ -607,21 +612,13 @@ cdef class Socket:
                          SCTP_SENDV_SNDINFO, 0) < 0:
             raise _oserror(errno, "abort" if abort else "shutdown")
 
-    def events(self) -> int:
-        """SCTP_EVENT_READ / WRITE / ERROR bits of the socket right now."""
-        return usrsctp_get_events(self._live())
-
-    def receive(self):
-        """The next complete message (a Message) or notification (a tuple), or None.
+    def pump(self, queue, Py_ssize_t limit):
+        """Append complete messages (``Message``) to ``queue`` until it holds ``limit``
+        items or nothing is left; stop early at a notification and return it (else None).
 
         Notifications: (ASSOC_CHANGE, assoc, state, error),
         (PEER_ADDR_CHANGE, assoc, state, error, address),
         (SEND_FAILED, assoc, error, data, ppid, stream), (SHUTDOWN_EVENT, assoc)."""
-        return self._next()
-
-    def pump(self, queue, Py_ssize_t limit):
-        """Append messages to ``queue`` until it holds ``limit`` items or nothing is left;
-        stop early at a notification and return it (else None)."""
         cdef object item
         while len(queue) < limit:
             item = self._next()
@@ -665,8 +662,8 @@ cdef class Socket:
                 if result is not None:
                     return result
                 continue
-            return Message(info.rcv_assoc_id, chunk, ntohl(info.rcv_ppid), info.rcv_sid,
-                           (info.rcv_flags & SCTP_UNORDERED) != 0)
+            return _message(info.rcv_assoc_id, chunk, ntohl(info.rcv_ppid), info.rcv_sid,
+                            (info.rcv_flags & SCTP_UNORDERED) != 0)
 
 
 cdef object _notification(bytes chunk):
@@ -695,5 +692,5 @@ cdef object _notification(bytes chunk):
 
 def drain_eventfd(int fd) -> None:
     """Reset an eventfd counter (non-blocking; nothing to read is fine)."""
-    cdef uint64_t value
+    cdef uint64_t value = 0
     read(fd, &value, 8)

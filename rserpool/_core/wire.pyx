@@ -379,8 +379,13 @@ cdef class Transport:
     cdef str _extra_repr(self):
         return ""
 
+    def __reduce__(self):
+        if self._pt == P_UDP or self._pt == P_UDPLITE:
+            return type(self), (self.port, self._packed())
+        return type(self), (self.port, self._packed(), self._aux)
+
     def __repr__(self):
-        addrs = ", ".join(repr(str(a)) for a in self.addresses)
+        addrs = ", ".join([repr(str(a)) for a in self.addresses])
         if len(self.addresses) == 1:
             addrs += ","
         return f"{type(self).__name__}(port={self.port}, addresses=({addrs})" \
@@ -540,8 +545,8 @@ cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t 
     cdef Py_ssize_t head = 12 if t == P_DCCP else 8
     cdef Py_ssize_t end = pos + 4 + vlen
     cdef Py_ssize_t q, nxt, start
-    cdef uint32_t at, apt
-    cdef Py_ssize_t alen
+    cdef uint32_t at = 0, apt
+    cdef Py_ssize_t alen = 0
     cdef int naddr = 0
     cdef list parts = None
     if vlen < head - 4:
@@ -791,6 +796,9 @@ cdef class Policy:
         eq = self._ptype == o._ptype and memcmp(self._v, o._v, sizeof(self._v)) == 0
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return Policy, (self._ptype, *[self._v[i] for i in range(7)])
+
     def __repr__(self):
         parts = [f"policy_type=0x{self._ptype:08x}"]
         for i in range(7):
@@ -984,6 +992,11 @@ cdef class PoolElement:
               and self.asap_transport == o.asap_transport)
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return PoolElement, (self.pe_identifier, self.home_enrp_server_identifier,
+                             self.registration_life, self.user_transport,
+                             self.member_selection_policy, self.asap_transport)
+
     def __repr__(self):
         extra = "" if self.asap_transport is None else \
             f", asap_transport={self.asap_transport!r}"
@@ -997,8 +1010,8 @@ cdef class PoolElement:
 cdef PoolElement _dec_pe(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
     """Validate the pool element TLV at pos; keep canonical sub-parameters as raw bytes."""
     cdef Py_ssize_t end = pos + 4 + vlen
-    cdef Py_ssize_t q, nxt, alen
-    cdef uint32_t at, pt
+    cdef Py_ssize_t q, nxt, alen = 0
+    cdef uint32_t at = 0, pt
     cdef PoolElement pe
     cdef Transport tr
     cdef int state = 0        # 0: want user transport, 1: want policy, 2: ASAP transport, 3: done
@@ -1114,6 +1127,9 @@ cdef class ServerInformation:
         eq = self.server_identifier == o.server_identifier and self._transport == o._transport
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return ServerInformation, (self.server_identifier, self._transport)
+
     def __repr__(self):
         return (f"ServerInformation(server_identifier=0x{self.server_identifier:08x}, "
                 f"transport={self._transport!r})")
@@ -1121,8 +1137,8 @@ cdef class ServerInformation:
 
 cdef ServerInformation _dec_server_info(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
     cdef Py_ssize_t end = pos + 4 + vlen
-    cdef Py_ssize_t q, nxt, alen
-    cdef uint32_t at, pt
+    cdef Py_ssize_t q, nxt, alen = 0
+    cdef uint32_t at = 0, pt
     cdef ServerInformation si
     if vlen < 4:
         _fail(_INVALID_VALUES, pos, "Server Information parameter too short", r.slice(pos, end))
@@ -1188,6 +1204,9 @@ cdef class ErrorCause:
         eq = self.code == o.code and self._info == o._info
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return ErrorCause, (self.code, self._info)
+
     def __repr__(self):
         if self._info:
             return f"ErrorCause(code={self.code}, info={self._info!r})"
@@ -1244,6 +1263,9 @@ cdef class OperationError:
             return NotImplemented if op == 2 else True
         eq = self._causes == (<OperationError>other)._causes
         return eq if op == 2 else not eq
+
+    def __reduce__(self):
+        return OperationError, (self._causes,)
 
     def __repr__(self):
         return f"OperationError(causes={self._causes!r})"
@@ -1323,8 +1345,8 @@ cdef class _Params:
 cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, int max_pes):
     """Parse the TLVs from pos to the end of the message into the reader's _Params."""
     cdef _Params ps = r.params
-    cdef Py_ssize_t end = r.n, nxt, vlen, npes = 0
-    cdef uint32_t t, pt, bit
+    cdef Py_ssize_t end = r.n, nxt, vlen = 0, npes = 0
+    cdef uint32_t t = 0, pt, bit
     cdef uint32_t seen = 0
     if ps.handle is not None:
         ps.handle = None
@@ -1486,15 +1508,14 @@ cdef class Message:
         eq = self._key() == (<Message>other)._key()
         return eq if op == 2 else not eq
 
+    def __reduce__(self):
+        return decode, (self.encode(), self.ppid)
+
     def __repr__(self):
         return f"{type(self).__name__}({self._repr_fields()})"
 
     cdef str _repr_fields(self):
         return ""
-
-
-cdef str _kv(str name, value):
-    return f"{name}={value!r}"
 
 
 cdef str _hex(str name, long long value):
@@ -2507,8 +2528,8 @@ _ENRP_NAMES = ("", "Presence", "Handle Table Request", "Handle Table Response", 
 
 cdef Registration _dec_registration(_Reader r):
     """The hot path: a Registration (pool handle and pool element), without _collect."""
-    cdef Py_ssize_t pos = 4, end = r.n, nxt, vlen
-    cdef uint32_t t, pt
+    cdef Py_ssize_t pos = 4, end = r.n, nxt, vlen = 0
+    cdef uint32_t t = 0, pt
     cdef bytes handle = None
     cdef PoolElement pe = None
     cdef Registration reg
@@ -2545,7 +2566,6 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _HandlePeId hp
     cdef _Response resp
-    cdef Registration reg
     cdef HandleResolutionResponse hrr
     if mtype == 0x01:
         return _dec_registration(r)
@@ -2637,9 +2657,8 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _Enrp m
     cdef uint32_t sender, receiver
-    cdef Py_ssize_t fixed = 12 if mtype < 7 or mtype == 0x0a else 16
-    if mtype == 0x04:
-        fixed = 16
+    # sender and receiver ids; Handle Update adds action + reserved, takeovers a target id
+    cdef Py_ssize_t fixed = 16 if mtype == 0x04 or 0x07 <= mtype <= 0x09 else 12
     if r.n < fixed:
         _fail(_INVALID_VALUES, 4, f"{r.where()} needs {fixed} bytes before its parameters, "
               f"message has {r.n}")
@@ -2701,17 +2720,11 @@ cdef Message _decode_enrp(_Reader r, int mtype, int flags):
 
 
 cdef _Params _collect_pools(_Reader r):
+    """The (pool handle, pool elements) entries of a Handle Table Response."""
     cdef _Params ps = _Params.__new__(_Params)
     ps.pools = []
-    ps.pe_id = -1
-    ps.items = -1
-    ps.checksum = -1
-    return _collect_into(r, ps)
-
-
-cdef _Params _collect_into(_Reader r, _Params ps):
-    cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen, npes = 0
-    cdef uint32_t t, pt
+    cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen = 0, npes = 0
+    cdef uint32_t t = 0, pt
     cdef list cur = None
     while pos < end:
         nxt = r.tlv(pos, end, &t, &vlen)

@@ -253,7 +253,9 @@ class PoolElementCore:
         actions: list[Action] = [Send(assoc, wire.PPID_ASAP, wire.EndpointKeepAliveAck(
             self.pool_handle, self.pe_identifier))]
         if assoc == self.hunt.assoc and not message.home:
-            self.hunt.server_id = message.server_identifier
+            self.hunt.server_id = message.server_identifier  # now we know who it is
+            if self.registered:
+                self.hunt.home = message.server_identifier
         if message.home and (assoc != self.hunt.assoc
                              or self.hunt.home != message.server_identifier):
             moved = assoc != self.hunt.assoc

@@ -29,15 +29,10 @@ class Clock(Protocol):
 
 
 class _Entry:
-    __slots__ = ("callback", "seq", "when")
+    __slots__ = ("callback",)
 
-    def __init__(self, when: float, seq: int, callback: Callable[[], None] | None) -> None:
-        self.when = when
-        self.seq = seq
+    def __init__(self, callback: Callable[[], None] | None) -> None:
         self.callback = callback
-
-    def __lt__(self, other: _Entry) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
 
     def cancel(self) -> None:
         self.callback = None
@@ -45,33 +40,40 @@ class _Entry:
 
 class _TimerHeap:
     def __init__(self) -> None:
-        self._heap: list[_Entry] = []
+        # (when, sequence, entry): tuples compare in C, the sequence keeps ties in order
+        self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
 
     def _push(self, when: float, callback: Callable[[], None]) -> _Entry:
-        entry = _Entry(when, next(self._seq), callback)
-        heapq.heappush(self._heap, entry)
+        entry = _Entry(callback)
+        heapq.heappush(self._heap, (when, next(self._seq), entry))
         return entry
 
     def next_deadline(self) -> float | None:
         """When the earliest pending callback is due, or None when nothing is pending."""
-        while self._heap and self._heap[0].callback is None:
-            heapq.heappop(self._heap)
-        return self._heap[0].when if self._heap else None
+        heap = self._heap
+        while heap and heap[0][2].callback is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def _run_due(self, until: float, set_now: Callable[[float], None] | None = None) -> int:
         ran = 0
-        while True:
-            when = self.next_deadline()
-            if when is None or when > until:
-                return ran
-            entry = heapq.heappop(self._heap)
-            callback, entry.callback = entry.callback, None
+        heap = self._heap
+        while heap:
+            when, _seq, entry = heap[0]
+            callback = entry.callback
+            if callback is None:
+                heapq.heappop(heap)
+                continue
+            if when > until:
+                break
+            heapq.heappop(heap)
+            entry.callback = None
             if set_now is not None:
-                set_now(entry.when)
-            assert callback is not None
+                set_now(when)
             callback()
             ran += 1
+        return ran
 
 
 class VirtualClock(_TimerHeap):

@@ -182,8 +182,8 @@ class MemoryNetwork:
         if ep in eps:
             eps.remove(ep)
 
-    def _passes(self, src: str, dst: str, receiver: MemoryEndpoint) -> bool:
-        a, b = self._link(src), self._link(dst)
+    def _passes(self, a: Link, b: Link, dst: str, receiver: MemoryEndpoint) -> bool:
+        """Whether a packet over links a and b to dst gets through (drawing the loss)."""
         if not (a.up and b.up) or dst not in receiver._addresses:
             return False
         loss = a.loss + b.loss - a.loss * b.loss
@@ -215,8 +215,9 @@ class MemoryNetwork:
         if attempt:
             self.stats.retransmissions += 1
         now = self.clock.now()
-        delay = self._delay(src, dst)
-        if self._passes(src, dst, peer.endpoint):
+        a, b = self._link(src), self._link(dst)
+        delay = a.delay + b.delay
+        if self._passes(a, b, dst, peer.endpoint):
             self.clock.call_at(now + delay, arrive)
             return
         self.stats.lost += 1
@@ -240,7 +241,7 @@ class MemoryNetwork:
         a, b = self._link(src), self._link(dst)
         loss = a.loss + b.loss - a.loss * b.loss
         if a.up and b.up and (loss <= 0.0 or self._rng.random() >= loss):
-            self.clock.call_at(now + self._delay(src, dst), lambda: self._on_init(assoc, src, dst))
+            self.clock.call_at(now + a.delay + b.delay, lambda: self._on_init(assoc, src, dst))
             return
         self.stats.lost += 1
         params = assoc.endpoint.params
@@ -536,7 +537,7 @@ class _Assoc:
         if peer is not None:  # one ABORT packet, not retransmitted
             net = self.network
             src, dst = self.endpoint._source(), self.destination(None)
-            if net._passes(src, dst, peer.endpoint):
+            if net._passes(net._link(src), net._link(dst), dst, peer.endpoint):
                 when = net.clock.now() + net._delay(src, dst)
                 net.clock.call_at(when, lambda: peer.lose(_USER_ABORT))
 

@@ -54,7 +54,6 @@ _ADDR_STATES = {
     4: PeerAddressState.ADDED,
     5: PeerAddressState.MADE_PRIMARY,
     6: PeerAddressState.CONFIRMED,
-    7: PeerAddressState.POTENTIALLY_FAILED,
 }
 _T = TypeVar("_T")
 _ASCONF_POLL_S = 0.01
@@ -92,6 +91,15 @@ def configure(udp_port: int | None = None) -> int:
     if udp_port is None:
         env = os.environ.get("RSERPOOL_USRSCTP_UDP_PORT")
         udp_port = int(env) if env else 0
+    if udp_port:
+        # usrsctp_init would carry on silently without its UDP socket: check first.
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("0.0.0.0", udp_port))
+        except OSError as exc:
+            raise TransportError(
+                exc.errno or errno.EADDRINUSE, f"UDP port {udp_port} is not available"
+            ) from exc
     return _lib.init(udp_port or _free_udp_port())
 
 
@@ -232,35 +240,37 @@ class UsrsctpEndpoint(Endpoint):
 
     async def _bind_first(self) -> int:
         address, port = self._addresses[0], self._requested_port
-        try:
-            return await self._retry_unknown(address, lambda s: s.bind(address, port))
-        except OSError as exc:
-            raise TransportError(exc.errno or 0, f"cannot bind port {port}", address) from exc
+        return await self._bind_call(address, lambda s: s.bind(address, port),
+                                     f"cannot bind port {port}")
 
     async def _bindx_add(self, address: str) -> None:
-        try:
-            await self._retry_unknown(address, lambda s: s.bindx(address, self._port, True))
-        except OSError as exc:
-            raise TransportError(exc.errno or 0, "bindx add failed", address) from exc
+        await self._bind_call(address, lambda s: s.bindx(address, self._port, True),
+                              "bindx add failed")
 
-    async def _retry_unknown(self, address: str, fn: Callable[[_lib.Socket], _T]) -> _T:
+    async def _bind_call(self, address: str, fn: Callable[[_lib.Socket], _T], what: str) -> _T:
         """Run a bind call; if usrsctp does not know the address yet, tell it and retry."""
         sock = self._live()
         try:
+            try:
+                return fn(sock)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                # The address monitor may not have seen it yet: tell usrsctp now.
+                if not await _monitor.learn(address):
+                    raise TransportError(
+                        errno.EADDRNOTAVAIL, f"{what}: not a local address", address
+                    ) from exc
             return fn(sock)
+        except TransportError:
+            raise
         except OSError as exc:
-            if exc.errno != errno.EADDRNOTAVAIL:
-                raise
-            # The address monitor may not have seen it yet: tell usrsctp now.
-            if not await _monitor.learn(address):
-                raise TransportError(errno.EADDRNOTAVAIL, "not a local address", address) from exc
-        return fn(sock)
+            raise TransportError(exc.errno or 0, what, address) from exc
+        except ValueError as exc:
+            raise TransportError(errno.EINVAL, f"{what}: {exc}", address) from exc
 
     async def bindx_remove(self, address: str) -> None:
-        try:
-            self._live().bindx(address, self._port, False)
-        except OSError as exc:
-            raise TransportError(exc.errno or 0, "bindx remove failed", address) from exc
+        self._call(lambda s: s.bindx(address, self._port, False), "bindx remove", address)
         await self._wait_asconf(address, present=False)
 
     async def _wait_asconf(self, address: str, present: bool) -> None:
@@ -345,9 +355,22 @@ class UsrsctpEndpoint(Endpoint):
     async def send(
         self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
     ) -> None:
+        sock = self._sock
+        if sock is not None and type(data) is bytes:  # the common case, kept short
+            try:
+                if sock.send(assoc, data, ppid, stream, unordered) == 0:
+                    return
+            except OSError as exc:
+                raise TransportError(
+                    exc.errno or 0, f"send on association {assoc} failed",
+                    self._address_of(assoc),
+                ) from exc
+        await self._send_waiting(assoc, bytes(data), ppid, stream, unordered)
+
+    async def _send_waiting(
+        self, assoc: int, data: bytes, ppid: int, stream: int, unordered: bool
+    ) -> None:
         sock = self._live()
-        if type(data) is not bytes:
-            data = bytes(data)
         delay = _SEND_RETRY_MIN_S
         while True:
             try:
@@ -376,10 +399,15 @@ class UsrsctpEndpoint(Endpoint):
 
     async def receive(self) -> Event:
         queue = self._queue
-        if not queue:
-            # Often usrsctp's thread has already queued the answer: read it without a
-            # round through the event loop.
-            self._pump()
+        if not queue and (sock := self._sock) is not None:
+            # usrsctp's thread has often queued the answer already: take one item without a
+            # round through the event loop (the eventfd stays set and covers the rest).
+            try:
+                note = sock.pump(queue, 1)
+            except OSError as exc:
+                raise TransportError(exc.errno or 0, "receive failed") from exc
+            if note is not None and (event := self._notification(note)) is not None:
+                queue.append(event)
         while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")

@@ -10,10 +10,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from standin import StandInRegistrar
+from registrar_host import serving, stored
 
 from rserpool import wire
-from rserpool.aio.driver import CoreDriver
 from rserpool.aio.pool_element import PeerSession, PoolElement, RegistrationError
 from rserpool.aio.pool_user import PoolUser, ResolutionError
 from rserpool.transport.base import SctpParameters
@@ -30,15 +29,10 @@ def run(coro: Any) -> Any:
 
 
 @asynccontextmanager
-async def registrar(network: MemoryNetwork, address: str) -> AsyncIterator[Any]:
-    async with network.endpoint([address], REGISTRAR_PORT, FAST) as endpoint:
-        core = StandInRegistrar()
-        driver = CoreDriver(core, endpoint)
-        driver.start()
-        try:
-            yield core
-        finally:
-            await driver.aclose()
+async def registrar(network: MemoryNetwork, address: str, **config: Any) -> AsyncIterator[Any]:
+    async with network.endpoint([address], REGISTRAR_PORT, FAST) as endpoint, \
+            serving(endpoint, server_id=int(address.split(".")[-1]), **config) as core:
+        yield core
 
 
 async def echo(session: PeerSession) -> None:
@@ -125,22 +119,16 @@ def test_load_and_address_updates_reach_the_registrar() -> None:
             pe = await pool_element(stack, network, "10.1.0.1", regs,
                                     policy=wire.Policy(wire.PolicyType.LEAST_USED))
             pe.update(load=0x40000000)
-            for _ in range(100):
-                stored = reg.pools[POOL][pe.pe_identifier]
-                if stored.member_selection_policy.load == 0x40000000:
-                    break
+            while stored(reg, POOL, pe.pe_identifier).member_selection_policy.load != 0x40000000:
                 await asyncio.sleep(0.01)
-            assert stored.member_selection_policy.load == 0x40000000
             await pe.endpoint.bindx_add("10.1.9.1")
             pe.set_addresses(["10.1.0.1", "10.1.9.1"])
-            for _ in range(100):
-                stored = reg.pools[POOL][pe.pe_identifier]
-                if len(stored.user_transport.addresses) == 2:
-                    break
+            while len(stored(reg, POOL, pe.pe_identifier).user_transport.addresses) != 2:
                 await asyncio.sleep(0.01)
-            assert [str(a) for a in stored.user_transport.addresses] == ["10.1.0.1", "10.1.9.1"]
+            assert [str(a) for a in stored(reg, POOL, pe.pe_identifier).user_transport.addresses] \
+                == ["10.1.0.1", "10.1.9.1"]
             await pe.close()
-            assert pe.pe_identifier not in reg.pools[POOL]
+            assert stored(reg, POOL, pe.pe_identifier) is None
     run(main())
 
 
@@ -153,9 +141,9 @@ def test_pe_moves_to_another_registrar_when_its_registrar_dies() -> None:
             reg_a = await first.enter_async_context(registrar(network, "10.0.0.1"))
             reg_b = await stack.enter_async_context(registrar(network, "10.0.0.2"))
             pe = await pool_element(stack, network, "10.1.0.1", [a, b])
-            assert pe.pe_identifier in reg_a.pools[POOL]
+            assert stored(reg_a, POOL, pe.pe_identifier) is not None
             await first.aclose()  # registrar A shuts down
-            while pe.pe_identifier not in reg_b.pools.get(POOL, {}):
+            while stored(reg_b, POOL, pe.pe_identifier) is None:
                 await asyncio.sleep(0.01)
             pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
             pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=[b]))
@@ -227,4 +215,59 @@ def test_pe_without_handler_accepts_sessions_and_sees_the_echoed_cookie() -> Non
             await session.close()
             with pytest.raises(ConnectionError):
                 await served.receive()
+    run(main())
+
+
+def test_pe_answers_keep_alives_and_stays_registered() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        regs = [(["10.0.0.1"], REGISTRAR_PORT)]
+        async with AsyncExitStack() as stack:
+            reg = await stack.enter_async_context(registrar(
+                network, "10.0.0.1", endpoint_keep_alive_transmission_interval=0.02,
+                endpoint_keep_alive_timeout_interval=0.05))
+            pe = await pool_element(stack, network, "10.1.0.1", regs)
+            while reg.stats.endpoint_keep_alives < 10:
+                await asyncio.sleep(0.01)
+            assert stored(reg, POOL, pe.pe_identifier) is not None
+    run(main())
+
+
+def test_unreachable_report_makes_the_registrar_drop_the_pe() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        regs = [(["10.0.0.1"], REGISTRAR_PORT)]
+        async with AsyncExitStack() as stack:
+            reg = await stack.enter_async_context(registrar(network, "10.0.0.1",
+                                                            max_bad_pe_reports=1))
+            pe = await pool_element(stack, network, "10.1.0.1", regs)
+            pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
+            pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=regs))
+            await pu.resolve(POOL)
+            pu.report_unreachable(POOL, pe.pe_identifier)
+            while stored(reg, POOL, pe.pe_identifier) is not None:
+                await asyncio.sleep(0.01)
+            with pytest.raises(ResolutionError) as caught:
+                await pu.resolve(POOL, fresh=True)
+            assert caught.value.cause == wire.Cause.UNKNOWN_POOL_HANDLE
+    run(main())
+
+
+def test_message_sent_as_the_pe_dies_is_given_back_and_resent_to_the_next_pe() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        regs = [(["10.0.0.1"], REGISTRAR_PORT)]
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(registrar(network, "10.0.0.1"))
+            await pool_element(stack, network, "10.1.0.1", regs)
+            pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
+            pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=regs))
+            session = await pu.connect(POOL)
+            await session.send(b"a")
+            assert await session.receive() == b"-|a"
+            second = await pool_element(stack, network, "10.1.0.2", regs)
+            network.fail("10.1.0.1")
+            await session.send(b"lost-in-flight")  # accepted by the dying association
+            assert await session.receive() == b"seen:1|lost-in-flight"
+            assert session.pe_identifier == second.pe_identifier
     run(main())

@@ -189,3 +189,12 @@ def test_undecodable_message_is_answered_with_an_error() -> None:
     reply = one_send(core.receive_error(1, error, 2.0), wire.AsapError)
     assert reply.message.error.causes[0].code == wire.Cause.UNRECOGNIZED_MESSAGE
     assert sends(core.receive(1, wire.Cookie(b"x"), 2.0)) == []  # a stray Cookie is ignored
+
+
+def test_keep_alive_names_the_home_registrar_of_a_statically_configured_pe() -> None:
+    core, _ = registered_pe()
+    assert core.home_registrar is None  # REG_A came from the static list: id unknown
+    core.receive(1, wire.EndpointKeepAlive(31, POOL, core.pe_identifier), 5.0)
+    assert core.home_registrar == 31
+    rereg = one_send(core.handle_timer(31.0), wire.Registration)
+    assert rereg.message.pool_element.home_enrp_server_identifier == 31

@@ -8,9 +8,9 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+from registrar_host import serving
 
 from rserpool import _build_config
-from rserpool.aio.driver import CoreDriver
 from rserpool.aio.pool_element import PeerSession, PoolElement
 from rserpool.aio.pool_user import PoolUser
 from rserpool.transport import SctpParameters, open_endpoint
@@ -20,11 +20,6 @@ LOCAL = "127.0.0.1"
 POOL = b"usrsctp-echo"
 FAST = SctpParameters(rto_initial_ms=100, rto_min_ms=50, rto_max_ms=200,
                       heartbeat_interval_ms=100, association_max_retransmissions=4)
-
-
-def registrar_core() -> Any:
-    from standin import StandInRegistrar
-    return StandInRegistrar()
 
 
 async def echo(session: PeerSession) -> None:
@@ -50,9 +45,7 @@ def test_failover_between_two_pes_over_usrsctp() -> None:
     async def main() -> None:
         async with AsyncExitStack() as stack:
             reg_ep = await stack.enter_async_context(open_endpoint("usrsctp", [LOCAL], 0, FAST))
-            driver = CoreDriver(registrar_core(), reg_ep)
-            driver.start()
-            stack.push_async_callback(driver.aclose)
+            await stack.enter_async_context(serving(reg_ep, server_id=1))
             registrars = [([LOCAL], reg_ep.port)]
 
             async def pool_element(seed: int) -> tuple[Any, PoolElement]:

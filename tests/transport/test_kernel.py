@@ -58,6 +58,11 @@ async def connected(
     assert isinstance(up, AssociationChange) and up.state is AssociationState.UP
     client_up = await next_of(client, AssociationChange)
     assert isinstance(client_up, AssociationChange) and client_up.assoc == assoc
+    # the UP events carry the peer's addresses and port
+    assert sorted(up.peer_addresses) == sorted(client.local_addresses())
+    assert up.peer_port == client.port
+    assert set(addresses) <= set(client_up.peer_addresses)
+    assert client_up.peer_port == server.port
     return assoc, up.assoc
 
 
@@ -213,5 +218,61 @@ def test_errors_carry_errno_and_address() -> None:
             with pytest.raises(TransportError) as err:
                 server.peer_addresses(12345)
             assert err.value.errno == errno.EINVAL
+
+    run(main)
+
+
+def test_back_pressure_loses_nothing() -> None:
+    """A reader that stops reading stalls the sender (kernel buffers fill, send() waits)
+    instead of an unbounded queue growing; everything arrives once it reads again."""
+
+    async def main() -> None:
+        params = SctpParameters(receive_queue=8, send_buffer=65536, receive_buffer=65536)
+        async with (
+            KernelEndpoint(["127.0.0.1"], 0, params) as server,
+            KernelEndpoint(["127.0.0.2"], 0, params) as client,
+        ):
+            assert isinstance(server, KernelEndpoint) and isinstance(client, KernelEndpoint)
+            assoc, _ = await connected(server, client, ["127.0.0.1"])
+            count = 1000  # 1 MB: far more than both buffers hold
+            sent = 0
+
+            async def produce() -> None:
+                nonlocal sent
+                for i in range(count):
+                    await client.send(assoc, i.to_bytes(4, "big") * 250, 11, i % 2)
+                    sent += 1
+
+            producer = asyncio.create_task(produce())
+            previous = -1
+            while sent != previous:  # until the sender makes no more progress
+                previous = sent
+                await asyncio.sleep(0.5)
+            assert 0 < sent < count  # stalled while nobody reads
+            got = [await next_of(server, Message) for _ in range(count)]
+            await producer
+            sequence = [int.from_bytes(m.data[:4], "big") for m in got if isinstance(m, Message)]
+            assert sorted(sequence) == list(range(count))
+            for stream in range(2):
+                ordered = [int.from_bytes(m.data[:4], "big") for m in got
+                           if isinstance(m, Message) and m.stream == stream]
+                assert ordered == sorted(ordered)
+
+    run(main)
+
+
+def test_ipv6_and_dual_stack() -> None:
+    async def main() -> None:
+        async with (
+            KernelEndpoint(["::1", "127.0.0.1"]) as server,
+            KernelEndpoint(["::1"]) as client,
+        ):
+            assert isinstance(server, KernelEndpoint) and isinstance(client, KernelEndpoint)
+            assert sorted(server.local_addresses()) == ["127.0.0.1", "::1"]
+            assoc, server_assoc = await connected(server, client, ["::1"])
+            assert "::1" in client.peer_addresses(assoc)
+            assert server.peer_addresses(server_assoc) == ["::1"]
+            await client.send(assoc, b"over IPv6", 11, 2)
+            assert await next_of(server, Message) == Message(server_assoc, b"over IPv6", 11, 2)
 
     run(main)

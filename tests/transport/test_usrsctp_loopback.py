@@ -9,16 +9,20 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from usrsctp_util import next_assoc_change, next_message, require_usrsctp
+from usrsctp_util import Peer, next_assoc_change, next_message, require_usrsctp
 
 from rserpool.transport import (
+    AssociationChange,
     AssociationState,
     Message,
     SctpParameters,
+    SendFailed,
     TransportError,
     open_endpoint,
 )
@@ -153,6 +157,36 @@ def test_receive_back_pressure_loses_nothing() -> None:
     run(main())
 
 
+def test_abort_gives_back_unsent_messages() -> None:
+    """Messages the stack gives up on come back as SendFailed events, not silently lost."""
+    slow_reader = SctpParameters(receive_queue=2, receive_buffer=64 * 1024)
+
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL], 0, slow_reader) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            sent = {i.to_bytes(4, "big") + b"z" * 1000 for i in range(300)}
+            for data in sorted(sent):
+                await client.send(assoc, data, 7, 1)  # far more than the server takes in
+            client.abort(assoc)
+            failed: list[SendFailed] = []
+            while True:
+                event = await client.receive()
+                if isinstance(event, SendFailed):
+                    failed.append(event)
+                elif isinstance(event, AssociationChange) and event.state is not (
+                    AssociationState.UP
+                ):
+                    assert event.state is AssociationState.LOST and event.assoc == assoc
+                    break
+            assert failed, "the aborted association's unsent messages were not returned"
+            assert all(f.assoc == assoc and (f.ppid, f.stream) == (7, 1) for f in failed)
+            assert {f.data for f in failed} <= sent
+
+    run(main())
+
+
 def test_errors_name_errno_and_address() -> None:
     async def main() -> None:
         with pytest.raises(TransportError) as bad_bind:
@@ -167,6 +201,15 @@ def test_errors_name_errno_and_address() -> None:
             assert bad_text.value.errno == errno.EINVAL
             assert bad_text.value.address == "not-an-address"
 
+
+            for bad in ("not-an-address", "198.51.100.77"):
+                with pytest.raises(TransportError) as bad_add:
+                    await endpoint.bindx_add(bad)
+                assert bad_add.value.address == bad
+                assert bad_add.value.errno in (errno.EINVAL, errno.EADDRNOTAVAIL)
+            with pytest.raises(TransportError) as bad_remove:
+                await endpoint.bindx_remove(LOCAL)  # the last address cannot go
+            assert bad_remove.value.address == LOCAL and bad_remove.value.errno != 0
 
             with pytest.raises(TransportError) as no_assoc:
                 await endpoint.send(12345, b"lost?", 0)
@@ -199,3 +242,55 @@ def test_stub_matches_binding() -> None:
     assert stubtest.test_stubs(stubtest.parse_options(
         ["--mypy-config-file", str(ROOT / "pyproject.toml"), "rserpool._core.usrsctp"]
     )) == 0
+
+
+def test_udp_port_is_checked() -> None:
+    """The stack is per process: another port later is refused, and a busy port at start
+    is an error rather than a stack that silently cannot send."""
+    from rserpool.transport.usrsctp import configure
+
+    running = configure()
+    assert configure() == running
+    with pytest.raises(TransportError) as other:
+        configure(running + 1 if running < 65535 else running - 1)
+    assert other.value.errno == errno.EADDRINUSE
+
+    script = (
+        "import socket, sys\n"
+        "from rserpool.transport import TransportError\n"
+        "from rserpool.transport.usrsctp import configure\n"
+        "busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); busy.bind(('0.0.0.0', 0))\n"
+        "try:\n"
+        "    configure(busy.getsockname()[1])\n"
+        "except TransportError as exc:\n"
+        "    sys.exit(exc.errno)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == errno.EADDRINUSE
+
+
+def test_peer_process_on_another_udp_port() -> None:
+    """Two usrsctp stacks (processes) with different UDP encapsulation ports: the connecting
+    side names the peer's port, the answering side replies to the port packets came from."""
+    from rserpool.transport.usrsctp import UsrsctpEndpoint, configure
+
+    peer = Peer()
+    try:
+        peer_port = peer("open", addresses=[LOCAL], port=0)
+        peer_udp = peer("udp_port")
+        assert peer_udp != configure()
+        peer("echo")
+
+        async def main() -> None:
+            async with UsrsctpEndpoint([LOCAL], remote_udp_port=peer_udp) as endpoint:
+                assoc = await endpoint.connect([LOCAL], peer_port)
+                for stream in range(3):
+                    await endpoint.send(assoc, b"across %d" % stream, 40 + stream, stream)
+                answers = [await next_message(endpoint) for _ in range(3)]
+                assert sorted((m.data, m.ppid, m.stream) for m in answers) == [
+                    (b"across %d" % s, 40 + s, s) for s in range(3)
+                ]
+
+        run(main())
+    finally:
+        peer.stop()

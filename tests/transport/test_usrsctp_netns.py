@@ -6,24 +6,19 @@ process), driven over a pipe by ``usrsctp_peer.py``."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from usrsctp_util import require_usrsctp
+from usrsctp_util import Peer, require_usrsctp
 
 pytestmark = [pytest.mark.usrsctp, pytest.mark.netns]
-PEER = Path(__file__).with_name("usrsctp_peer.py")
-UDP_PORT = "9899"  # RFC 6951; both namespaces use it, so peers know each other's port
+UDP_PORT = 9899  # RFC 6951; both namespaces use it, so peers know each other's port
 RATE_INTERVAL = 0.001  # 1,000 messages/s
 
 
@@ -57,40 +52,6 @@ class Net:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-class Peer:
-    """A usrsctp endpoint process inside a namespace."""
-
-    def __init__(self, ns: str) -> None:
-        env = {**os.environ, "RSERPOOL_USRSCTP_UDP_PORT": UDP_PORT}
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, str(PEER)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env,
-        )
-
-    def __call__(self, op: str, **args: Any) -> Any:
-        answer = self.ask(op, **args)
-        assert "error" not in answer, f"{op}: {answer['error']}"
-        return answer["ok"]
-
-    def ask(self, op: str, **args: Any) -> dict[str, Any]:
-        """The raw answer: {"ok": result} or {"error": text, "errno": n}."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
-        line = self.proc.stdout.readline()
-        assert line, f"peer process died during {op}"
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(AssertionError):
-                self("close")
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture
 def net(request: pytest.FixtureRequest) -> Iterator[Net]:
     require_usrsctp()
@@ -115,7 +76,7 @@ def check_no_loss(report: dict[str, Any], count: int) -> None:
 
 @pytest.mark.parametrize("net", [True], indirect=True)
 def test_primary_link_down_keeps_delivering(net: Net) -> None:
-    server, client = Peer(net.b), Peer(net.a)
+    server, client = Peer(net.b, UDP_PORT), Peer(net.a, UDP_PORT)
     try:
         port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
         client("open", addresses=["10.1.0.1", "10.2.0.1"], port=0)
@@ -136,7 +97,7 @@ def test_primary_link_down_keeps_delivering(net: Net) -> None:
 
 @pytest.mark.parametrize("net", [False], indirect=True)
 def test_make_before_break_moves_the_association(net: Net) -> None:
-    server, client = Peer(net.b), Peer(net.a)
+    server, client = Peer(net.b, UDP_PORT), Peer(net.a, UDP_PORT)
     try:
         port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
         client("open", addresses=["10.1.0.1"], port=0)
@@ -177,10 +138,44 @@ def test_make_before_break_moves_the_association(net: Net) -> None:
 
 
 @pytest.mark.parametrize("net", [False], indirect=True)
+def test_break_before_make_recovers(net: Net) -> None:
+    """The old address vanishes first, the new one comes later: with the server's second
+    address as a stable anchor, ASCONF moves the association and nothing is lost."""
+    server, client = Peer(net.b, UDP_PORT), Peer(net.a, UDP_PORT)
+    try:
+        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
+        client("open", addresses=["10.1.0.1"], port=0)
+        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
+        count = 4000
+        client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
+        server("report", expect=500, wait=10)
+
+        ip("-n", net.a, "addr", "del", "10.1.0.1/24", "dev", "va1")
+        ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")
+        client("bindx_add", address="10.2.0.1", assoc=assoc)
+        client("set_primary", assoc=assoc, address="10.2.0.2")
+        client("heartbeat", assoc=assoc, address="10.2.0.2")
+        assert client("bindx_remove", address="10.1.0.1", assoc=assoc) == ["10.2.0.1"]
+        client("set_peer_primary", assoc=assoc, address="10.2.0.1")
+
+        assert client("wait_sent") == count
+        report = server("report", expect=count, wait=30)
+        print(f"\nbreak-before-make: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
+              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
+        check_no_loss(report, count)
+        seen = [(state, address) for kind, state, address, _ in report["events"]
+                if kind == "peer_addr"]
+        assert ("added", "10.2.0.1") in seen and ("removed", "10.1.0.1") in seen
+    finally:
+        client.stop()
+        server.stop()
+
+
+@pytest.mark.parametrize("net", [False], indirect=True)
 def test_host_address_changes_reach_usrsctp(net: Net) -> None:
     """usrsctp alone never learns of address changes after start-up on Linux; the binding's
     netlink monitor tells it, so a removed address can no longer be bound."""
-    peer = Peer(net.a)
+    peer = Peer(net.a, UDP_PORT)
     try:
         peer("open", addresses=["10.1.0.1"], port=0)
         ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")

@@ -1,11 +1,11 @@
 """One usrsctp endpoint in its own process (usrsctp is one stack per process), driven by a
 test over a pipe: JSON commands on stdin, one JSON answer per command on stdout.
 
-Run inside a network namespace: ``ip netns exec NS python usrsctp_peer.py``.
+Run it as is or inside a network namespace (``ip netns exec NS python usrsctp_peer.py``).
 Commands (``op``): open, connect, stream, wait_sent, report, bindx_add, bindx_remove,
-set_primary, set_peer_primary, heartbeat, peer_addresses, probe, close. Everything received
-is recorded: messages as (sequence number, arrival time), other events as
-(kind, state, address, assoc).
+set_primary, set_peer_primary, heartbeat, peer_addresses, local, probe, udp_port, echo,
+close. Everything received is recorded: messages as (sequence number, arrival time), other
+events as (kind, state, address, assoc).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rserpool.transport import (
     SendFailed,
     open_endpoint,
 )
-from rserpool.transport.usrsctp import UsrsctpEndpoint
+from rserpool.transport.usrsctp import UsrsctpEndpoint, configure
 
 
 class Peer:
@@ -53,6 +53,13 @@ class Peer:
                 self.events.append(("peer_addr", event.state.value, event.address, event.assoc))
             elif isinstance(event, SendFailed):
                 self.events.append(("send_failed", str(event.error), "", event.assoc))
+
+    async def echo(self) -> None:
+        self.tasks[0].cancel()  # the recorder would compete for the messages
+        while True:
+            event = await self.ep.receive()
+            if isinstance(event, Message):
+                await self.ep.send(event.assoc, event.data, event.ppid, event.stream)
 
     async def stream(self, assoc: int, count: int, interval: float) -> int:
         start = time.monotonic()
@@ -111,6 +118,11 @@ class Peer:
             return None
         if op == "peer_addresses":
             return self.ep.peer_addresses(cmd["assoc"])
+        if op == "udp_port":
+            return configure()
+        if op == "echo":  # answer every message (after open), same stream and PPID
+            self.tasks.append(asyncio.create_task(self.echo()))
+            return None
         if op == "local":
             return self.ep.local_addresses(cmd.get("assoc"))
         if op == "probe":  # can a second endpoint bind this address right now?

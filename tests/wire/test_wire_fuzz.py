@@ -36,6 +36,33 @@ def test_arbitrary_tlvs(mtype: int, flags: int, params: list[tuple[int, bytes]],
     decode_or_parse_error(message(mtype, body, flags), ppid)
 
 
+#: Fixed fields before nested parameters: 4 (transports, server information), 8 (DCCP),
+#: 12 (pool element), or anything.
+FIXED = st.sampled_from([0, 4, 8, 12]).flatmap(lambda n: st.binary(min_size=n, max_size=n)) \
+    | st.binary(max_size=13)
+#: Parameter types worth generating: every known one, with every action-bit prefix, and unknowns.
+TYPES = [a | t for t in (*range(0x01, 0x10), 0x3F, 0x77) for a in (0, 0x4000, 0x8000, 0xC000)]
+
+
+@st.composite
+def nested_tlv(draw: st.DrawFn, depth: int = 0) -> bytes:
+    """A TLV whose value is random, or fixed fields followed by nested TLVs (like a PE)."""
+    ptype = draw(st.sampled_from(TYPES))
+    if depth < 4 and draw(st.booleans()):
+        fixed = draw(FIXED)
+        inner = b"".join(draw(st.lists(nested_tlv(depth + 1), max_size=3)))
+        return tlv(ptype, fixed + inner)
+    return tlv(ptype, draw(st.binary(max_size=24)))
+
+
+@settings(max_examples=300)
+@given(st.integers(0, 16), st.integers(0, 3), FIXED,
+       st.lists(nested_tlv(), max_size=4), st.sampled_from([wire.PPID_ASAP, wire.PPID_ENRP]))
+def test_nested_tlvs(mtype: int, flags: int, fixed: bytes, params: list[bytes],
+                     ppid: int) -> None:
+    decode_or_parse_error(message(mtype, fixed + b"".join(params), flags), ppid)
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[bytes, int]:
     ppid, data = draw(st.sampled_from(SAMPLES))

@@ -1,10 +1,21 @@
 """Every message type and parameter variant survives encode -> decode -> encode unchanged."""
 
+import copy
 import ipaddress
+import pickle
 import struct
 
 import pytest
-from wire_samples import POLICIES, all_messages, message, pool_element, tlv
+from wire_samples import (
+    ERROR,
+    POLICIES,
+    SERVER,
+    TRANSPORTS,
+    all_messages,
+    message,
+    pool_element,
+    tlv,
+)
 
 from rserpool import wire
 from rserpool.wire import PolicyType
@@ -143,3 +154,12 @@ def test_unknown_policy_type_only_by_assignment() -> None:
     data = wire.Registration(b"p", pe).encode()
     with pytest.raises(wire.ParseError, match="unsupported member selection policy type"):
         wire.decode(data, wire.PPID_ASAP)
+
+
+@pytest.mark.parametrize("msg", [m for _, m in SAMPLES[::7]])
+def test_copy_and_pickle(msg: wire.Message) -> None:
+    assert copy.deepcopy(msg) == msg
+    assert pickle.loads(pickle.dumps(msg)) == msg
+    for part in (POLICIES[13], pool_element(3, asap=True), SERVER, ERROR, *TRANSPORTS):
+        assert pickle.loads(pickle.dumps(part)) == part
+        assert copy.copy(part) == part
