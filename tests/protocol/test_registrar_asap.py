@@ -7,8 +7,9 @@ import struct
 
 import pytest
 
-from protocol.fabric import Client, Fabric, pe_param
 from rserpool import wire
+
+from .fabric import Client, Fabric, pe_param
 
 POOL = b"echo"
 A, B = 0x0A0A0A0A, 0x0B0B0B0B
