@@ -327,7 +327,8 @@ class Registrar:
             return reject(wire.Cause.REJECTED_SECURITY,
                           f"registered over association {own.reg_assoc}, not {assoc}")
         if pe.registration_life <= 0:
-            return reject(wire.Cause.INVALID_VALUES, "a registration life of 0 ms")
+            return reject(wire.Cause.INVALID_VALUES,
+                          f"a registration life of {pe.registration_life} ms")
         if pe_key not in st.registered and \
                 len(st.registered) >= self.config.max_pes_per_association:
             return reject(wire.Cause.LACK_OF_RESOURCES, "too many PEs on one association")
