@@ -2,10 +2,9 @@
 """The handlespace: pools of pool elements, selection by pool policy, PE checksums, timers.
 
 Every PE is one C record (PENode, see handlespace.pxd). It is found by (pool, PE id) in an
-open-addressing map; it sits in its pool's member array and selection structure (a treap
-ordered by the policy key for the ordered policies, a ring for round robin, whose order is
-the sequence order a treap would keep, a Fenwick tree of selection weights for the
-randomized policies), in the list of its home registrar (the ownership index) and of the
+open-addressing map; it sits in its pool's member array and selection structure (a B+ tree
+ordered by the policy key for the ordered policies; for round robin a ring in the same
+sequence order; a Fenwick tree of selection weights for the randomized policies), in the list of its home registrar (the ownership index) and of the
 association it registered over (the connection index), and in the one timer heap. Sorted
 views (PEs by id, pools by handle, a registrar's PEs) are built when first asked for after
 a change. The registered `wire.PoolElement` object is kept by reference; the policy values
@@ -58,15 +57,16 @@ from rserpool._core.timers cimport (
     heap_pop_due,
     heap_schedule,
 )
-from rserpool._core.tree cimport (
-    TNode,
-    tree_first,
-    tree_height,
-    tree_init,
-    tree_insert,
-    tree_next,
-    tree_rekey,
-    tree_remove,
+from rserpool._core.btree cimport (
+    BItem,
+    bt_check,
+    bt_first,
+    bt_free,
+    bt_init,
+    bt_insert,
+    bt_next,
+    bt_rekey,
+    bt_remove,
 )
 from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
 from rserpool.wire import Cause, SctpTransport, TcpTransport
@@ -181,25 +181,25 @@ cdef inline void _ring_append(PoolRec* pool, PENode* n) noexcept nogil:
     cdef PENode* first = pool.ring
     cdef PENode* last
     if first == NULL:
-        n.sel.left = &n.sel
-        n.sel.right = &n.sel
+        n.ring_prev = n
+        n.ring_next = n
         pool.ring = n
         return
-    last = <PENode*>first.sel.left
-    last.sel.right = &n.sel
-    n.sel.left = &last.sel
-    n.sel.right = &first.sel
-    first.sel.left = &n.sel
+    last = first.ring_prev
+    last.ring_next = n
+    n.ring_prev = last
+    n.ring_next = first
+    first.ring_prev = n
 
 
 cdef inline void _ring_remove(PoolRec* pool, PENode* n) noexcept nogil:
-    cdef PENode* prev = <PENode*>n.sel.left
-    cdef PENode* next = <PENode*>n.sel.right
+    cdef PENode* prev = n.ring_prev
+    cdef PENode* next = n.ring_next
     if next == n:
         pool.ring = NULL
         return
-    prev.sel.right = &next.sel
-    next.sel.left = &prev.sel
+    prev.ring_next = next
+    next.ring_prev = prev
     if pool.ring == n:
         pool.ring = next
 
@@ -209,6 +209,7 @@ cdef void _release_pool(PoolRec* pool) noexcept:
     PyMem_Free(pool.members)
     PyMem_Free(pool.by_id)
     fen_free(&pool.values)
+    bt_free(&pool.selection)
     Py_DECREF(<object>pool.handle)
     Py_DECREF(<object>pool.transport_type)
     PyMem_Free(pool)
@@ -266,7 +267,6 @@ cdef class Handlespace:
     cdef Py_ssize_t _size
     cdef uint64_t _checksum_sum
     cdef uint64_t _rng           # xorshift64* state for randomized selection
-    cdef uint64_t _prio_state    # splitmix64 state for treap priorities
     cdef readonly Py_ssize_t max_pools
     cdef readonly Py_ssize_t max_elements_per_pool
     cdef readonly Py_ssize_t max_addresses
@@ -289,7 +289,6 @@ cdef class Handlespace:
             seed = int.from_bytes(os.urandom(8), "little")
         state = <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
         self._rng = _splitmix(&state) | 1
-        self._prio_state = _splitmix(&state)
         if max_pools < 1 or max_elements_per_pool < 1 or max_addresses < 1:
             raise ValueError("limits must be positive")
         self.max_pools = max_pools
@@ -362,7 +361,7 @@ cdef class Handlespace:
         pool.handle = <PyObject*>handle
         pool.hbuf = PyBytes_AS_STRING(handle)
         pool.hlen = PyBytes_GET_SIZE(handle)
-        tree_init(&pool.selection)
+        bt_init(&pool.selection)
         fen_init(&pool.values)
         pool.by_id_stale = True
         pool.policy_type = policy_type
@@ -542,7 +541,7 @@ cdef class Handlespace:
         if pool.use_ring:
             _ring_remove(pool, n)
         elif not pool.randomized:
-            tree_remove(&pool.selection, &n.sel)
+            bt_remove(&pool.selection, &n.sel)
         self._remove_member(pool, n)
         self._leave_owner(n)
         self._leave_assoc(n)
@@ -651,7 +650,7 @@ cdef class Handlespace:
                     fen_add(&pool.values, n.slot, value - n.value)
                     n.value = value
             elif not pool.use_ring:     # a round robin position does not change
-                tree_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
+                bt_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
             if n.owner != owner_id:
                 self._leave_owner(n)
                 self._join_owner(n, owner_id)
@@ -706,10 +705,7 @@ cdef class Handlespace:
         if pool.use_ring:
             _ring_append(pool, n)
         elif not pool.randomized:
-            n.sel.a = policy_primary(n, policy_type)
-            n.sel.b = n.seq
-            n.sel.prio = <uint32_t>_splitmix(&self._prio_state)
-            tree_insert(&pool.selection, &n.sel)
+            bt_insert(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
         self._join_owner(n, owner_id)
         if assoc is not None:
             self._join_assoc(n, assoc_id)
@@ -782,7 +778,7 @@ cdef class Handlespace:
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i
         cdef uint64_t value
-        cdef TNode* t
+        cdef BItem* t
         cdef PENode* node
         cdef list result
         if pool == NULL or n <= 0:
@@ -807,18 +803,18 @@ cdef class Handlespace:
             while k < n:
                 chosen[k] = node
                 k += 1
-                node = <PENode*>node.sel.right
+                node = node.ring_next
             pool.ring = node        # the picked PEs are now the last in the round
         else:
-            t = tree_first(&pool.selection)
+            t = bt_first(&pool.selection)
             while k < n and t != NULL:
                 chosen[k] = pe_of_sel(t)
                 k += 1
-                t = tree_next(t)
+                t = bt_next(t)
             for i in range(k):
                 node = chosen[i]
                 policy_selected(node, pool)
-                tree_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
+                bt_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
                            node.seq)
         result = [<object>chosen[i].element for i in range(k)]
         if chosen != stack:
@@ -1056,10 +1052,12 @@ cdef class Handlespace:
                 element = <object>n.element
             due.append((handle, element, code))
 
-    def _selection_height(self, bytes pool_handle not None) -> int:
-        """Height of an ordered pool's selection tree (a balance check for the tests)."""
+    def _selection_shape(self, bytes pool_handle not None):
+        """(depth, valid) of an ordered pool's selection B+ tree: a check for the tests."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        return 0 if pool == NULL else tree_height(pool.selection.root)
+        if pool == NULL:
+            return 0, True
+        return pool.selection.depth, bt_check(&pool.selection)
 
     def __repr__(self):
         return f"<Handlespace pools={self._pools.used} elements={self._size}>"

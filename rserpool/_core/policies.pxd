@@ -1,7 +1,7 @@
 # Pool policies (RFC 5356 and RSPLIB's extensions): a sort key or a selection value, and
 # the update applied once to every PE a selection returns.
 #
-# Ordered policies keep the selection tree sorted by (primary, seq) and hand out the first
+# Ordered policies keep the selection B+ tree sorted by (primary, seq) and hand out the first
 # PEs; seq is a per-pool counter that a selected PE takes anew, which sends it behind its
 # equals (round robin among ties). Randomized policies pick with probability proportional
 # to a per-PE value, kept in the pool's Fenwick tree of subtree sums.
@@ -31,7 +31,7 @@ from libc.math cimport rint
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from rserpool._core.handlespace cimport PENode, PoolRec
-from rserpool._core.tree cimport TNode, tree_first, tree_next
+from rserpool._core.btree cimport BItem, bt_first, bt_next
 
 cdef enum:
     PT_ROUND_ROBIN = 0x00000001
@@ -55,8 +55,8 @@ cdef enum:
     MAX_VALUE = 0xffffffff
 
 
-cdef inline PENode* pe_of_sel(TNode* t) noexcept nogil:
-    return <PENode*>t     # sel is PENode's first member
+cdef inline PENode* pe_of_sel(BItem* item) noexcept nogil:
+    return <PENode*>item     # sel is PENode's first member
 
 
 cdef inline int policy_randomized(uint32_t policy_type) noexcept nogil:
@@ -185,10 +185,10 @@ cdef inline uint64_t policy_value(const PENode* n, uint32_t t) noexcept nogil:
 
 cdef inline uint64_t _current_round(const PoolRec* pool, const PENode* joining) noexcept nogil:
     """The round of the pool's next weighted round robin pick, not counting `joining`."""
-    cdef TNode* first = tree_first(&pool.selection)
+    cdef BItem* first = bt_first(&pool.selection)
     cdef PENode* n
     if first != NULL and pe_of_sel(first) == joining:
-        first = tree_next(first)
+        first = bt_next(first)
     if first == NULL:
         return 0
     n = pe_of_sel(first)
