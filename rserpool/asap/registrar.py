@@ -493,8 +493,9 @@ class Registrar:
         self.deadlines.schedule(("announce",), now + self.jitter(self.config.server_announce_cycle))
         if not self.config.asap_announces or self.enrp.in_startup:
             return []
-        transport = wire.SctpTransport(self.config.asap_port, self.config.asap_addresses)
-        return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, (transport,)))]
+        transports = (wire.SctpTransport(self.config.asap_port, self.config.asap_addresses),) \
+            if self.config.asap_addresses else ()  # PUs then use the announce's source
+        return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, transports))]
 
     def _arm(self, pool_handle: bytes, pe_id: int, own: _OwnPe) -> None:
         """The handlespace keeps one timer per PE. A foreign PE's is its lifetime (set by

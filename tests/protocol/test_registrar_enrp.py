@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.fabric import Client, Fabric, pe_param
 from rserpool import wire
 from rserpool.asap.registrar import Registrar
+
+from .fabric import Client, Fabric, pe_param
 
 POOL = b"echo"
 A, B, C = 0x10, 0x20, 0x30
