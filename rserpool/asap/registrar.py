@@ -493,8 +493,9 @@ class Registrar:
         self.deadlines.schedule(("announce",), now + self.jitter(self.config.server_announce_cycle))
         if not self.config.asap_announces or self.enrp.in_startup:
             return []
-        transport = wire.SctpTransport(self.config.asap_port, self.config.asap_addresses)
-        return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, (transport,)))]
+        transports = (wire.SctpTransport(self.config.asap_port, self.config.asap_addresses),) \
+            if self.config.asap_addresses else ()  # PUs then use the announce's source
+        return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, transports))]
 
     def _arm(self, pool_handle: bytes, pe_id: int, own: _OwnPe) -> None:
         """The handlespace keeps one timer per PE. A foreign PE's is its lifetime (set by
@@ -660,7 +661,8 @@ class Registrar:
         self._forget_foreign(previous.home_enrp_server_identifier)
         own = self._own[(pool_handle, pe_id)] = _OwnPe(
             None, None, ka_pending=True,
-            ka_due=now + self.config.endpoint_keep_alive_timeout_interval)
+            ka_due=now + self.config.endpoint_keep_alive_timeout_interval,
+            life_until=now + previous.registration_life / 1000.0)  # as the peers count it
         self._arm(pool_handle, pe_id, own)
         return self._keep_alive(pool_handle, pe_id, home=True)
 

@@ -176,7 +176,8 @@ class EnrpServer:
 
     def _presence(self, receiver: int, *, reply: bool = False) -> Any:
         info = wire.ServerInformation(self.server_id, wire.SctpTransport(
-            self.config.enrp_port, self.config.enrp_addresses))
+            self.config.enrp_port, self.config.enrp_addresses)) \
+            if self.config.enrp_addresses else None  # peers then use what they see
         return wire.Presence(self.server_id, receiver, self.host.handlespace.checksum(
             owner=self.server_id), info, reply)
 

@@ -9,8 +9,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from protocol.fabric import Client, Fabric
 from rserpool import wire
+
+from .fabric import Client, Fabric
 
 SELF = 0x51
 HANDLES = st.sampled_from([b"a", b"b", b"x" * 32])
