@@ -14,7 +14,8 @@
 #    pytest -m vm) while the VM is up; then stops the VM unless it was already running.
 # Exit status: 0 when both pytest runs pass. Timings are printed at the end.
 # VM_TESTS="file ..." runs only those test files in the guest; VM_HOST_INTEROP=0 skips step 4
-# (make vm-interop: the RSPLIB interop tests alone).
+# (make vm-interop: the RSPLIB interop tests alone). VM_RUN="command" runs that command in the
+# guest instead of pytest, from /, with the venv's python as \$PY (make vm-bench).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${RSERPOOL_SHARED:-$ROOT/../shared}
@@ -83,7 +84,11 @@ pip_in rserpool pysctp pytest pytest-timeout hypothesis
 cd $ROOT
 export PYTHONDONTWRITEBYTECODE=1
 set +e
-\$V/bin/pytest -p no:cacheprovider -rsP -m kernel_sctp ${FILES[*]} $*
+if [ -n "${VM_RUN:-}" ]; then
+    cd / && PY=\$V/bin/python; ${VM_RUN:-}
+else
+    \$V/bin/pytest -p no:cacheprovider -rsP -m kernel_sctp ${FILES[*]} $*
+fi
 EOF
 )
 set +e
