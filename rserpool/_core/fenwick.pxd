@@ -1,58 +1,73 @@
-# A Fenwick tree (binary indexed tree) of u64 values by slot: the selection structure of the
-# randomized pool policies. Each internal entry holds the sum of a power-of-two range of
-# slots, so adding to a slot and finding the slot where a running sum crosses r are both
-# O(log n), in one flat array (8 bytes per slot) that stays in the CPU caches.
+# Selection weights by slot, for the randomized pool policies: a Fenwick tree (binary
+# indexed tree) over blocks of 16 slots plus the slots' own values. Adding to a slot and
+# finding the slot where a running sum crosses r are O(log n): the walk over block sums
+# touches an array 16 times smaller than the slots (it stays in the CPU caches), then one
+# block of 16 values (two cache lines) is scanned.
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
+cdef enum:
+    FEN_SHIFT = 4               # 16 slots per block
+
 
 cdef struct Fenwick:
-    uint64_t* sums              # 1-based; sums[i] covers slots (i - lowbit(i), i]
-    Py_ssize_t capacity         # a power of two (or 0)
+    uint64_t* sums              # 1-based over blocks; sums[i] covers (i - lowbit(i), i]
+    uint64_t* slots             # each slot's value
+    Py_ssize_t blocks           # a power of two (or 0)
     uint64_t total
 
 
 cdef inline void fen_init(Fenwick* f) noexcept nogil:
     f.sums = NULL
-    f.capacity = 0
+    f.slots = NULL
+    f.blocks = 0
     f.total = 0
 
 
 cdef inline void fen_free(Fenwick* f) noexcept:
     PyMem_Free(f.sums)
+    PyMem_Free(f.slots)
     fen_init(f)
 
 
 cdef inline int fen_reserve(Fenwick* f, Py_ssize_t slots) except -1:
     """Make room for `slots` slots; new slots hold 0."""
-    cdef Py_ssize_t capacity = f.capacity if f.capacity else 16
-    cdef uint64_t* grown
+    cdef Py_ssize_t blocks = f.blocks if f.blocks else 1
+    cdef uint64_t* sums
+    cdef uint64_t* values
     cdef Py_ssize_t p
-    if slots <= f.capacity:
+    if slots <= f.blocks << FEN_SHIFT:
         return 0
-    while capacity < slots:
-        capacity *= 2
-    grown = <uint64_t*>PyMem_Realloc(f.sums, (capacity + 1) * sizeof(uint64_t))
-    if grown == NULL:
+    while blocks << FEN_SHIFT < slots:
+        blocks *= 2
+    values = <uint64_t*>PyMem_Realloc(f.slots, (blocks << FEN_SHIFT) * sizeof(uint64_t))
+    if values == NULL:
         raise MemoryError()
-    memset(grown + f.capacity + 1, 0, (capacity - f.capacity) * sizeof(uint64_t))
-    # Doubling: every new range lies above the old slots, except each new power of two,
-    # whose range starts at slot 0 and so holds the whole total.
-    p = f.capacity * 2 if f.capacity else 1
-    while p <= capacity:
-        grown[p] = f.total
+    memset(values + (f.blocks << FEN_SHIFT), 0,
+           ((blocks - f.blocks) << FEN_SHIFT) * sizeof(uint64_t))
+    f.slots = values
+    sums = <uint64_t*>PyMem_Realloc(f.sums, (blocks + 1) * sizeof(uint64_t))
+    if sums == NULL:
+        raise MemoryError()
+    memset(sums + f.blocks + 1, 0, (blocks - f.blocks) * sizeof(uint64_t))
+    # Doubling: every new range lies above the old blocks, except each new power of two,
+    # whose range starts at block 0 and so holds the whole total.
+    p = f.blocks * 2 if f.blocks else 1
+    while p <= blocks:
+        sums[p] = f.total
         p *= 2
-    f.sums = grown
-    f.capacity = capacity
+    f.sums = sums
+    f.blocks = blocks
     return 0
 
 
 cdef inline void fen_add(Fenwick* f, Py_ssize_t slot, uint64_t delta) noexcept nogil:
     """Add delta (two's complement wrap-around subtracts) to a slot's value."""
-    cdef Py_ssize_t i = slot + 1
+    cdef Py_ssize_t i = (slot >> FEN_SHIFT) + 1
+    f.slots[slot] += delta
     f.total += delta
-    while i <= f.capacity:
+    while i <= f.blocks:
         f.sums[i] += delta
         i += i & -i
 
@@ -60,10 +75,15 @@ cdef inline void fen_add(Fenwick* f, Py_ssize_t slot, uint64_t delta) noexcept n
 cdef inline Py_ssize_t fen_find(const Fenwick* f, uint64_t r) noexcept nogil:
     """The slot at which the running sum of values first exceeds r (needs r < total)."""
     cdef Py_ssize_t pos = 0
-    cdef Py_ssize_t step = f.capacity
+    cdef Py_ssize_t step = f.blocks
+    cdef Py_ssize_t slot
     while step > 0:
         if f.sums[pos + step] <= r:
             pos += step
             r -= f.sums[pos]
         step >>= 1
-    return pos
+    slot = pos << FEN_SHIFT
+    while r >= f.slots[slot]:
+        r -= f.slots[slot]
+        slot += 1
+    return slot

@@ -7,14 +7,16 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 from rserpool._core.fenwick cimport Fenwick
 from rserpool._core.timers cimport TimerSlot
-from rserpool._core.tree cimport TNode, Tree
+from rserpool._core.btree cimport BItem, BTree
 
 cdef struct PoolRec
 cdef struct Group
 
 
 cdef struct PENode:
-    TNode sel                   # must stay first: ordered policies' selection tree
+    BItem sel                   # must stay first: ordered policies' selection tree entry
+    PENode* ring_prev           # round robin: the pool's ring, in round robin order
+    PENode* ring_next
     TimerSlot timer
     PoolRec* pool
     PyObject* element           # the registered wire.PoolElement (owned reference)
@@ -54,7 +56,9 @@ cdef struct PoolRec:
     Py_ssize_t capacity
     PENode** by_id              # members sorted by PE id, rebuilt when stale
     bint by_id_stale
-    Tree selection              # ordered policies: PEs by (policy key, seq)
+    BTree selection             # ordered policies: PEs by (policy key, seq)
+    PENode* ring                # round robin: the next PE to pick
+    bint use_ring
     Fenwick values              # randomized policies: selection weights by slot
     uint32_t policy_type
     uint8_t randomized          # 1: choose by value sums; 0: take the first in key order

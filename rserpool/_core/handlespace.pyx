@@ -2,9 +2,9 @@
 """The handlespace: pools of pool elements, selection by pool policy, PE checksums, timers.
 
 Every PE is one C record (PENode, see handlespace.pxd). It is found by (pool, PE id) in an
-open-addressing map; it sits in its pool's member array and selection structure (a treap
-ordered by the policy key for the ordered policies, a Fenwick tree of selection weights for
-the randomized ones), in the list of its home registrar (the ownership index) and of the
+open-addressing map; it sits in its pool's member array and selection structure (a B+ tree
+ordered by the policy key for the ordered policies; for round robin a ring in the same
+sequence order; a Fenwick tree of selection weights for the randomized policies), in the list of its home registrar (the ownership index) and of the
 association it registered over (the connection index), and in the one timer heap. Sorted
 views (PEs by id, pools by handle, a registrar's PEs) are built when first asked for after
 a change. The registered `wire.PoolElement` object is kept by reference; the policy values
@@ -30,12 +30,21 @@ from libc.string cimport memcmp, memcpy, memset
 from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_reserve
 from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
 from rserpool._core.policies cimport (
+    PT_ROUND_ROBIN,
+    USES_DISTANCE,
+    USES_LOAD,
+    USES_LOAD_DEGRADATION,
+    USES_LOAD_DPF,
+    USES_PRIORITY,
+    USES_WEIGHT,
+    USES_WEIGHT_DPF,
     pe_of_sel,
     policy_join,
     policy_primary,
     policy_randomized,
     policy_refresh,
     policy_selected,
+    policy_fields,
     policy_value,
 )
 from rserpool._core.timers cimport (
@@ -48,18 +57,19 @@ from rserpool._core.timers cimport (
     heap_pop_due,
     heap_schedule,
 )
-from rserpool._core.tree cimport (
-    TNode,
-    tree_first,
-    tree_height,
-    tree_init,
-    tree_insert,
-    tree_next,
-    tree_rekey,
-    tree_remove,
+from rserpool._core.btree cimport (
+    BItem,
+    bt_check,
+    bt_first,
+    bt_free,
+    bt_init,
+    bt_insert,
+    bt_next,
+    bt_rekey,
+    bt_remove,
 )
 from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
-from rserpool.wire import Cause
+from rserpool.wire import Cause, SctpTransport, TcpTransport
 
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
@@ -67,6 +77,10 @@ DEFAULT_MAX_ADDRESSES = _CODEC_MAX_ADDRESSES     # the limit of the codec
 
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
+    TIMER_LIFETIME = 1          # TimerCode.LIFETIME
+
+cdef object _SCTP_TRANSPORT = SctpTransport    # the transports with a transport-use field
+cdef object _TCP_TRANSPORT = TcpTransport
 
 
 class TimerCode(IntEnum):
@@ -162,6 +176,45 @@ cdef uint32_t _u32(value, str what) except? 0xffffffff:
         raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
 
 
+cdef inline void _ring_append(PoolRec* pool, PENode* n) noexcept nogil:
+    """Put n last in a round robin pool's ring (just before the next PE to pick)."""
+    cdef PENode* first = pool.ring
+    cdef PENode* last
+    if first == NULL:
+        n.ring_prev = n
+        n.ring_next = n
+        pool.ring = n
+        return
+    last = first.ring_prev
+    last.ring_next = n
+    n.ring_prev = last
+    n.ring_next = first
+    first.ring_prev = n
+
+
+cdef inline void _ring_remove(PoolRec* pool, PENode* n) noexcept nogil:
+    cdef PENode* prev = n.ring_prev
+    cdef PENode* next = n.ring_next
+    if next == n:
+        pool.ring = NULL
+        return
+    prev.ring_next = next
+    next.ring_prev = prev
+    if pool.ring == n:
+        pool.ring = next
+
+
+cdef void _release_pool(PoolRec* pool) noexcept:
+    """Free an (emptied) pool record and drop its references."""
+    PyMem_Free(pool.members)
+    PyMem_Free(pool.by_id)
+    fen_free(&pool.values)
+    bt_free(&pool.selection)
+    Py_DECREF(<object>pool.handle)
+    Py_DECREF(<object>pool.transport_type)
+    PyMem_Free(pool)
+
+
 cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
     """The group of key, created empty if needed."""
     cdef Group* g = <Group*>map_get(groups, key, 0)
@@ -214,7 +267,6 @@ cdef class Handlespace:
     cdef Py_ssize_t _size
     cdef uint64_t _checksum_sum
     cdef uint64_t _rng           # xorshift64* state for randomized selection
-    cdef uint64_t _prio_state    # splitmix64 state for treap priorities
     cdef readonly Py_ssize_t max_pools
     cdef readonly Py_ssize_t max_elements_per_pool
     cdef readonly Py_ssize_t max_addresses
@@ -237,7 +289,6 @@ cdef class Handlespace:
             seed = int.from_bytes(os.urandom(8), "little")
         state = <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
         self._rng = _splitmix(&state) | 1
-        self._prio_state = _splitmix(&state)
         if max_pools < 1 or max_elements_per_pool < 1 or max_addresses < 1:
             raise ValueError("limits must be positive")
         self.max_pools = max_pools
@@ -254,8 +305,7 @@ cdef class Handlespace:
             for j in range(pool.size):
                 Py_DECREF(<object>pool.members[j].element)
                 PyMem_Free(pool.members[j])
-            pool.size = 0
-            self._free_pool(pool)
+            _release_pool(pool)     # no map_delete: that would shift cells under this loop
         map_free(&self._pools)
         map_free(&self._pes)
         _groups_free(&self._owners)
@@ -311,11 +361,13 @@ cdef class Handlespace:
         pool.handle = <PyObject*>handle
         pool.hbuf = PyBytes_AS_STRING(handle)
         pool.hlen = PyBytes_GET_SIZE(handle)
-        tree_init(&pool.selection)
+        bt_init(&pool.selection)
         fen_init(&pool.values)
         pool.by_id_stale = True
         pool.policy_type = policy_type
         pool.randomized = randomized
+        pool.ring = NULL
+        pool.use_ring = policy_type == PT_ROUND_ROBIN
         pool.handle_sum = _words_sum(<const unsigned char*>pool.hbuf, pool.hlen)
         Py_INCREF(transport_type)
         pool.transport_type = <PyObject*>transport_type
@@ -325,12 +377,7 @@ cdef class Handlespace:
 
     cdef void _free_pool(self, PoolRec* pool) noexcept:
         map_delete(&self._pools, <uint64_t>pool.hash, 0, pool)
-        PyMem_Free(pool.members)
-        PyMem_Free(pool.by_id)
-        fen_free(&pool.values)
-        Py_DECREF(<object>pool.handle)
-        Py_DECREF(<object>pool.transport_type)
-        PyMem_Free(pool)
+        _release_pool(pool)
         self._pool_order_stale = True
 
     cdef int _add_member(self, PoolRec* pool, PENode* n) except -1:
@@ -491,8 +538,10 @@ cdef class Handlespace:
         cdef PoolRec* pool = n.pool
         cdef object element = <object>n.element
         map_delete(&self._pes, <uint64_t>pool, n.pe_id, n)
-        if not pool.randomized:
-            tree_remove(&pool.selection, &n.sel)
+        if pool.use_ring:
+            _ring_remove(pool, n)
+        elif not pool.randomized:
+            bt_remove(&pool.selection, &n.sel)
         self._remove_member(pool, n)
         self._leave_owner(n)
         self._leave_assoc(n)
@@ -518,27 +567,39 @@ cdef class Handlespace:
         """
         cdef object policy = element.member_selection_policy
         cdef object transport = element.user_transport
-        cdef uint32_t policy_type = _u32(policy.policy_type, "policy type")
-        cdef int randomized = policy_randomized(policy_type)
-        cdef uint32_t pe_id = _u32(element.pe_identifier, "PE identifier")
-        cdef uint32_t owner_id = _u32(element.home_enrp_server_identifier if owner is None
-                                      else owner, "owner")
-        cdef double life = element.registration_life
-        cdef Py_ssize_t addresses = 1
         cdef object transport_type = type(transport)
-        cdef int transport_use = getattr(transport, "transport_use", 0)
-        cdef int64_t assoc_id = 0 if assoc is None else assoc
-        cdef uint32_t weight = _u32(policy.weight, "weight")
-        cdef uint32_t priority = _u32(policy.priority, "priority")
-        cdef uint32_t load = _u32(policy.load, "load")
-        cdef uint32_t load_degradation = _u32(policy.load_degradation, "load degradation")
-        cdef uint32_t load_dpf = _u32(policy.load_dpf, "load DPF")
-        cdef uint32_t weight_dpf = _u32(policy.weight_dpf, "weight DPF")
-        cdef uint32_t distance = _u32(policy.distance, "distance")
+        cdef uint32_t policy_type, pe_id, owner_id, weight, priority, load, load_degradation
+        cdef uint32_t load_dpf, weight_dpf, distance
+        cdef int transport_use = 0
+        cdef int64_t assoc_id = 0
+        cdef double life
+        cdef int randomized
+        cdef Py_ssize_t addresses = 1
         cdef PoolRec* pool
         cdef PENode* n = NULL
         cdef uint32_t old_weight
         cdef uint64_t value
+        cdef int uses
+        try:
+            policy_type = policy.policy_type
+            pe_id = element.pe_identifier
+            owner_id = element.home_enrp_server_identifier if owner is None else owner
+            uses = policy_fields(policy_type)       # read only what the policy uses
+            weight = policy.weight if uses & USES_WEIGHT else 0
+            priority = policy.priority if uses & USES_PRIORITY else 0
+            load = policy.load if uses & USES_LOAD else 0
+            load_degradation = policy.load_degradation if uses & USES_LOAD_DEGRADATION else 0
+            load_dpf = policy.load_dpf if uses & USES_LOAD_DPF else 0
+            weight_dpf = policy.weight_dpf if uses & USES_WEIGHT_DPF else 0
+            distance = policy.distance if uses & USES_DISTANCE else 0
+            life = element.registration_life
+            if assoc is not None:
+                assoc_id = assoc
+        except (OverflowError, TypeError) as error:
+            raise HandlespaceError(Cause.INVALID_VALUES, f"field out of range: {error}") from None
+        if transport_type is _SCTP_TRANSPORT or transport_type is _TCP_TRANSPORT:
+            transport_use = transport.transport_use
+        randomized = policy_randomized(policy_type)
         if PyBytes_GET_SIZE(pool_handle) == 0:
             raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
         if randomized < 0:
@@ -588,8 +649,8 @@ cdef class Handlespace:
                 if value != n.value:
                     fen_add(&pool.values, n.slot, value - n.value)
                     n.value = value
-            else:
-                tree_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
+            elif not pool.use_ring:     # a round robin position does not change
+                bt_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
             if n.owner != owner_id:
                 self._leave_owner(n)
                 self._join_owner(n, owner_id)
@@ -597,7 +658,7 @@ cdef class Handlespace:
                 self._leave_assoc(n)
                 if assoc is not None:
                     self._join_assoc(n, assoc_id)
-            n.timer_code = TimerCode.LIFETIME
+            n.timer_code = TIMER_LIFETIME
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False
 
@@ -641,17 +702,16 @@ cdef class Handlespace:
             raise
         Py_INCREF(element)
         n.element = <PyObject*>element
-        if not pool.randomized:
-            n.sel.a = policy_primary(n, policy_type)
-            n.sel.b = n.seq
-            n.sel.prio = <uint32_t>_splitmix(&self._prio_state)
-            tree_insert(&pool.selection, &n.sel)
+        if pool.use_ring:
+            _ring_append(pool, n)
+        elif not pool.randomized:
+            bt_insert(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
         self._join_owner(n, owner_id)
         if assoc is not None:
             self._join_assoc(n, assoc_id)
         self._checksum_sum += n.checksum
         self._size += 1
-        n.timer_code = TimerCode.LIFETIME
+        n.timer_code = TIMER_LIFETIME
         heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
         return True
 
@@ -718,7 +778,7 @@ cdef class Handlespace:
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i
         cdef uint64_t value
-        cdef TNode* t
+        cdef BItem* t
         cdef PENode* node
         cdef list result
         if pool == NULL or n <= 0:
@@ -738,16 +798,23 @@ cdef class Handlespace:
                 if value != node.value:
                     fen_add(&pool.values, node.slot, value - node.value)
                     node.value = value
+        elif pool.use_ring:
+            node = pool.ring
+            while k < n:
+                chosen[k] = node
+                k += 1
+                node = node.ring_next
+            pool.ring = node        # the picked PEs are now the last in the round
         else:
-            t = tree_first(&pool.selection)
+            t = bt_first(&pool.selection)
             while k < n and t != NULL:
                 chosen[k] = pe_of_sel(t)
                 k += 1
-                t = tree_next(t)
+                t = bt_next(t)
             for i in range(k):
                 node = chosen[i]
                 policy_selected(node, pool)
-                tree_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
+                bt_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
                            node.seq)
         result = [<object>chosen[i].element for i in range(k)]
         if chosen != stack:
@@ -985,10 +1052,12 @@ cdef class Handlespace:
                 element = <object>n.element
             due.append((handle, element, code))
 
-    def _selection_height(self, bytes pool_handle not None) -> int:
-        """Height of an ordered pool's selection tree (a balance check for the tests)."""
+    def _selection_shape(self, bytes pool_handle not None):
+        """(depth, valid) of an ordered pool's selection B+ tree: a check for the tests."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        return 0 if pool == NULL else tree_height(pool.selection.root)
+        if pool == NULL:
+            return 0, True
+        return pool.selection.depth, bt_check(&pool.selection)
 
     def __repr__(self):
         return f"<Handlespace pools={self._pools.used} elements={self._size}>"

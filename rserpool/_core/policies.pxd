@@ -1,13 +1,13 @@
 # Pool policies (RFC 5356 and RSPLIB's extensions): a sort key or a selection value, and
 # the update applied once to every PE a selection returns.
 #
-# Ordered policies keep the selection tree sorted by (primary, seq) and hand out the first
+# Ordered policies keep the selection B+ tree sorted by (primary, seq) and hand out the first
 # PEs; seq is a per-pool counter that a selected PE takes anew, which sends it behind its
 # equals (round robin among ties). Randomized policies pick with probability proportional
 # to a per-PE value, kept in the pool's Fenwick tree of subtree sums.
 #
 # policy         primary key (ordered) / value (randomized)       on each selection
-# RR             0                                                 -
+# RR             0 (kept as a ring in seq order: O(1))             -
 # WRR            round (weight 0: last)                            credit-1; at 0: round+1
 # PRIORITY       MAX - priority                                    -
 # LU             load                                              -
@@ -31,7 +31,7 @@ from libc.math cimport rint
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from rserpool._core.handlespace cimport PENode, PoolRec
-from rserpool._core.tree cimport TNode, tree_first
+from rserpool._core.btree cimport BItem, bt_first, bt_next
 
 cdef enum:
     PT_ROUND_ROBIN = 0x00000001
@@ -55,8 +55,8 @@ cdef enum:
     MAX_VALUE = 0xffffffff
 
 
-cdef inline PENode* pe_of_sel(TNode* t) noexcept nogil:
-    return <PENode*>t     # sel is PENode's first member
+cdef inline PENode* pe_of_sel(BItem* item) noexcept nogil:
+    return <PENode*>item     # sel is PENode's first member
 
 
 cdef inline int policy_randomized(uint32_t policy_type) noexcept nogil:
@@ -77,6 +77,39 @@ cdef inline int policy_randomized(uint32_t policy_type) noexcept nogil:
             or policy_type == PT_RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION):
         return 1
     return -1
+
+
+cdef enum:
+    USES_WEIGHT = 1
+    USES_PRIORITY = 2
+    USES_LOAD = 4
+    USES_LOAD_DEGRADATION = 8
+    USES_LOAD_DPF = 16
+    USES_WEIGHT_DPF = 32
+    USES_DISTANCE = 64
+
+
+cdef inline int policy_fields(uint32_t t) noexcept nogil:
+    """The policy fields the type's key or value uses (USES_* bits)."""
+    if t == PT_WEIGHTED_ROUND_ROBIN or t == PT_WEIGHTED_RANDOM:
+        return USES_WEIGHT
+    if t == PT_PRIORITY:
+        return USES_PRIORITY
+    if t == PT_LEAST_USED or t == PT_RANDOMIZED_LEAST_USED:
+        return USES_LOAD
+    if (t == PT_LEAST_USED_DEGRADATION or t == PT_PRIORITY_LEAST_USED
+            or t == PT_RANDOMIZED_PRIORITY_LEAST_USED
+            or t == PT_RANDOMIZED_LEAST_USED_DEGRADATION
+            or t == PT_PRIORITY_LEAST_USED_DEGRADATION
+            or t == PT_RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION):
+        return USES_LOAD | USES_LOAD_DEGRADATION
+    if t == PT_WEIGHTED_RANDOM_DPF:
+        return USES_WEIGHT | USES_WEIGHT_DPF | USES_DISTANCE
+    if t == PT_LEAST_USED_DPF:
+        return USES_LOAD | USES_LOAD_DPF | USES_DISTANCE
+    if t == PT_LEAST_USED_DEGRADATION_DPF:
+        return USES_LOAD | USES_LOAD_DEGRADATION | USES_LOAD_DPF | USES_DISTANCE
+    return 0
 
 
 cdef inline bint policy_degrades(uint32_t policy_type) noexcept nogil:
@@ -150,10 +183,12 @@ cdef inline uint64_t policy_value(const PENode* n, uint32_t t) noexcept nogil:
 
 
 
-cdef inline uint64_t _current_round(const PoolRec* pool) noexcept nogil:
-    """The round of the pool's next weighted round robin pick (new PEs join it)."""
-    cdef TNode* first = tree_first(&pool.selection)
+cdef inline uint64_t _current_round(const PoolRec* pool, const PENode* joining) noexcept nogil:
+    """The round of the pool's next weighted round robin pick, not counting `joining`."""
+    cdef BItem* first = bt_first(&pool.selection)
     cdef PENode* n
+    if first != NULL and pe_of_sel(first) == joining:
+        first = bt_next(first)
     if first == NULL:
         return 0
     n = pe_of_sel(first)
@@ -166,14 +201,14 @@ cdef inline void policy_join(PENode* n, PoolRec* pool) noexcept nogil:
     pool.next_seq += 1
     n.degradation = 0
     n.credit = n.weight
-    n.round = _current_round(pool)
+    n.round = _current_round(pool, n)
 
 
 cdef inline void policy_refresh(PENode* n, PoolRec* pool, uint32_t old_weight) noexcept nogil:
     """State after a re-registration (seq, the round robin position, is kept)."""
     n.degradation = 0
     if old_weight == 0 and n.weight > 0:
-        n.round = _current_round(pool)
+        n.round = _current_round(pool, n)
         n.credit = n.weight
     elif n.credit > n.weight or n.credit == 0:
         n.credit = n.weight

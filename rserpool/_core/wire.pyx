@@ -385,7 +385,7 @@ cdef class Transport:
         return type(self), (self.port, self._packed(), self._aux)
 
     def __repr__(self):
-        addrs = ", ".join(repr(str(a)) for a in self.addresses)
+        addrs = ", ".join([repr(str(a)) for a in self.addresses])
         if len(self.addresses) == 1:
             addrs += ","
         return f"{type(self).__name__}(port={self.port}, addresses=({addrs})" \
@@ -545,8 +545,8 @@ cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t 
     cdef Py_ssize_t head = 12 if t == P_DCCP else 8
     cdef Py_ssize_t end = pos + 4 + vlen
     cdef Py_ssize_t q, nxt, start
-    cdef uint32_t at, apt
-    cdef Py_ssize_t alen
+    cdef uint32_t at = 0, apt
+    cdef Py_ssize_t alen = 0
     cdef int naddr = 0
     cdef list parts = None
     if vlen < head - 4:
@@ -1010,8 +1010,8 @@ cdef class PoolElement:
 cdef PoolElement _dec_pe(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
     """Validate the pool element TLV at pos; keep canonical sub-parameters as raw bytes."""
     cdef Py_ssize_t end = pos + 4 + vlen
-    cdef Py_ssize_t q, nxt, alen
-    cdef uint32_t at, pt
+    cdef Py_ssize_t q, nxt, alen = 0
+    cdef uint32_t at = 0, pt
     cdef PoolElement pe
     cdef Transport tr
     cdef int state = 0        # 0: want user transport, 1: want policy, 2: ASAP transport, 3: done
@@ -1137,8 +1137,8 @@ cdef class ServerInformation:
 
 cdef ServerInformation _dec_server_info(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
     cdef Py_ssize_t end = pos + 4 + vlen
-    cdef Py_ssize_t q, nxt, alen
-    cdef uint32_t at, pt
+    cdef Py_ssize_t q, nxt, alen = 0
+    cdef uint32_t at = 0, pt
     cdef ServerInformation si
     if vlen < 4:
         _fail(_INVALID_VALUES, pos, "Server Information parameter too short", r.slice(pos, end))
@@ -1345,8 +1345,8 @@ cdef class _Params:
 cdef _Params _collect(_Reader r, Py_ssize_t pos, uint32_t allowed, int max_pes):
     """Parse the TLVs from pos to the end of the message into the reader's _Params."""
     cdef _Params ps = r.params
-    cdef Py_ssize_t end = r.n, nxt, vlen, npes = 0
-    cdef uint32_t t, pt, bit
+    cdef Py_ssize_t end = r.n, nxt, vlen = 0, npes = 0
+    cdef uint32_t t = 0, pt, bit
     cdef uint32_t seen = 0
     if ps.handle is not None:
         ps.handle = None
@@ -2528,8 +2528,8 @@ _ENRP_NAMES = ("", "Presence", "Handle Table Request", "Handle Table Response", 
 
 cdef Registration _dec_registration(_Reader r):
     """The hot path: a Registration (pool handle and pool element), without _collect."""
-    cdef Py_ssize_t pos = 4, end = r.n, nxt, vlen
-    cdef uint32_t t, pt
+    cdef Py_ssize_t pos = 4, end = r.n, nxt, vlen = 0
+    cdef uint32_t t = 0, pt
     cdef bytes handle = None
     cdef PoolElement pe = None
     cdef Registration reg
@@ -2566,7 +2566,6 @@ cdef Message _decode_asap(_Reader r, int mtype, int flags):
     cdef _Params ps
     cdef _HandlePeId hp
     cdef _Response resp
-    cdef Registration reg
     cdef HandleResolutionResponse hrr
     if mtype == 0x01:
         return _dec_registration(r)
@@ -2724,8 +2723,8 @@ cdef _Params _collect_pools(_Reader r):
     """The (pool handle, pool elements) entries of a Handle Table Response."""
     cdef _Params ps = _Params.__new__(_Params)
     ps.pools = []
-    cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen, npes = 0
-    cdef uint32_t t, pt
+    cdef Py_ssize_t pos = 12, end = r.n, nxt, vlen = 0, npes = 0
+    cdef uint32_t t = 0, pt
     cdef list cur = None
     while pos < end:
         nxt = r.tlv(pos, end, &t, &vlen)

@@ -73,6 +73,7 @@ class CoreDriver:
     core saw it); ``on_announce(Announce)`` for announces the core wants sent;
     ``on_send_failed(SendFailed)`` for user data the transport gave back (backends that
     report it). ``clock`` (e.g. the memory network's VirtualClock) replaces the loop's time.
+    ``connect(action)`` opens the association of a ``Connect`` (default: ``endpoint.connect``).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class CoreDriver:
         on_announce: Callable[[Announce], None] | None = None,
         on_send_failed: Callable[[Any], None] | None = None,
         clock: Clock | None = None,
+        connect: Callable[[Connect], Awaitable[int]] | None = None,
     ) -> None:
         self.core = core
         self.endpoint = endpoint
@@ -96,6 +98,7 @@ class CoreDriver:
         self._on_send_failed = on_send_failed
         self._loop = asyncio.get_running_loop()
         self._clock = clock
+        self._open = connect or (lambda a: self.endpoint.connect(a.addresses, a.port))
         self._out: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: set[asyncio.Future[None]] = set()  # callers of send()
@@ -221,7 +224,7 @@ class CoreDriver:
 
         async def connect() -> None:
             try:
-                assoc = await self.endpoint.connect(action.addresses, action.port)
+                assoc = await self._open(action)
             except (TransportError, OSError) as exc:
                 log.debug("connect to %s port %d failed: %s", action.addresses, action.port, exc)
                 del self._connecting[serial]

@@ -253,14 +253,19 @@ class PoolElementCore:
         actions: list[Action] = [Send(assoc, wire.PPID_ASAP, wire.EndpointKeepAliveAck(
             self.pool_handle, self.pe_identifier))]
         if assoc == self.hunt.assoc and not message.home:
-            self.hunt.server_id = message.server_identifier
-        if message.home and (assoc != self.hunt.assoc
-                             or self.hunt.home != message.server_identifier):
-            moved = assoc != self.hunt.assoc
-            actions += self.hunt.adopt(assoc, message.server_identifier)
-            actions.append(Notify("home-registrar", message.server_identifier))
-            if moved and self._request is not None and not self._closing:
-                actions += self._send_request(now, self._request)  # the old one is gone
+            self.hunt.server_id = message.server_identifier  # now we know who it is
+            if self.registered:
+                self.hunt.home = message.server_identifier
+        if self.closed or not message.home or (
+                assoc == self.hunt.assoc and self.hunt.home == message.server_identifier):
+            return actions
+        moved = assoc != self.hunt.assoc
+        actions += self.hunt.adopt(assoc, message.server_identifier)
+        actions.append(Notify("home-registrar", message.server_identifier))
+        if moved and (self._request is not None or not self._closing):
+            # Whatever was under way with the old registrar now goes to the new home; a PE
+            # that was still hunting registers there at once.
+            actions += self._send_request(now, self._request or "register")
         return actions
 
     def _finish(self) -> list[Action]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rserpool import wire
 from rserpool.actions import Action, Close, Connect, Notify, Send
+from rserpool.asap.deadlines import Deadlines
 from rserpool.asap.events import (
     Received,
     ResolutionFailed,
@@ -53,7 +54,6 @@ class _Cached:
 
 @dataclass(slots=True)
 class _Resolution:
-    deadline: float
     attempts: int = 0
     sent_on: int | None = None
 
@@ -65,7 +65,7 @@ class _Session:
     pe: Any = None
     assoc: int | None = None
     key: tuple[str, int, int] | None = None
-    deadline: float | None = None  # connect timeout, or the pause before resolving again
+    waiting: bool = False  # a connect timeout or a pause before resolving again is running
     cookie: bytes | None = None
     card: tuple[Any, ...] = ()
     candidates: list[Any] = field(default_factory=list)
@@ -106,6 +106,8 @@ class PoolUserCore:
         self._resolutions: dict[bytes, _Resolution] = {}
         self._reports: deque[Any] = deque(maxlen=max_pending_reports)
         self._sessions: dict[int, _Session] = {}
+        self._resolving: dict[bytes, dict[int, _Session]] = {}  # sessions awaiting an answer
+        self._deadlines = Deadlines()  # ("resolution", handle) and ("session", sid)
         self._by_assoc: dict[int, int] = {}
         self._next_sid = 1
         self._attempt = 0
@@ -121,8 +123,8 @@ class PoolUserCore:
                 return self._deliver(pool_handle, cached, now)
         if pool_handle in self._resolutions:
             return []  # already asked
-        request = _Resolution(now + self.request_timeout)
-        self._resolutions[pool_handle] = request
+        request = self._resolutions[pool_handle] = _Resolution()
+        self._deadlines.schedule(("resolution", pool_handle), now + self.request_timeout)
         if not self.hunt.connected:
             return self.hunt.start(now)
         return [self._send_resolution(pool_handle, request, now)]
@@ -175,7 +177,10 @@ class PoolUserCore:
 
     def close_session(self, session: int, now: float) -> list[Action]:
         s = self._sessions.pop(session, None)
-        if s is None or s.assoc is None:
+        if s is None:
+            return []
+        self._forget(s)
+        if s.assoc is None:
             return []
         self._by_assoc.pop(s.assoc, None)
         return [Close(s.assoc)]
@@ -203,6 +208,8 @@ class PoolUserCore:
         for sid in list(self._sessions):
             actions += self.close_session(sid, now)
         self._resolutions.clear()
+        self._resolving.clear()
+        self._deadlines = Deadlines()
         return [*actions, *self.hunt.stop(), Notify("closed")]
 
     # ----- runtime inputs
@@ -222,7 +229,8 @@ class PoolUserCore:
         s = self._sessions.get(key[1])
         if s is None or s.key != key:
             return [Close(assoc)]  # closed meanwhile, or a connect we gave up on
-        s.assoc, s.key, s.deadline, s.rounds = assoc, None, None, 0
+        s.assoc, s.key, s.rounds = assoc, None, 0
+        self._wait(s, None)
         s.failed.clear()
         self._by_assoc[assoc] = s.sid
         actions = []
@@ -235,10 +243,8 @@ class PoolUserCore:
     def connect_failed(self, key: object, now: float) -> list[Action]:
         if self.hunt.owns_key(key):
             return self.hunt.connect_failed(key, now)
-        for s in self._sessions.values():
-            if s.key == key:
-                return self._pe_failed(s, now)
-        return []
+        s = self._sessions.get(key[1]) if isinstance(key, tuple) and len(key) == 3 else None
+        return self._pe_failed(s, now) if s is not None and s.key == key else []
 
     def association_lost(self, assoc: int, now: float) -> list[Action]:
         if assoc == self.hunt.assoc:
@@ -282,46 +288,50 @@ class PoolUserCore:
     def handle_timer(self, now: float) -> list[Action]:
         actions = self.hunt.handle_timer(now)
         abandon = False
-        for ph, r in list(self._resolutions.items()):
-            if now < r.deadline:
+        for kind, key in self._deadlines.pop_due(now):
+            if kind == "resolution":
+                abandon = self._resolution_timeout(key, now, actions) or abandon
                 continue
-            r.attempts += 1
-            if r.attempts >= self.max_request_attempts:
-                del self._resolutions[ph]
-                actions += self._deliver(ph, None, now)
+            s = self._sessions.get(key)
+            if s is None:
                 continue
-            r.deadline = now + self.request_timeout
-            if r.sent_on is not None and r.sent_on == self.hunt.assoc:
-                abandon = True  # the registrar did not answer: ask another one
-        if abandon:
-            for r in self._resolutions.values():
-                r.sent_on = None
-            actions += self.hunt.abandon(now)
-        for s in list(self._sessions.values()):
-            if s.deadline is None or now < s.deadline:
-                continue
-            s.deadline = None
+            s.waiting = False
             if s.key is not None:
                 s.key = None  # connect timed out
                 actions += self._pe_failed(s, now)
             else:
                 actions += self._session_next(s, now)  # the pause after an empty round
+        if abandon:
+            for r in self._resolutions.values():
+                r.sent_on = None
+            actions += self.hunt.abandon(now)
         return actions
 
     def next_timer(self) -> float | None:
-        times = [r.deadline for r in self._resolutions.values()]
-        times += [s.deadline for s in self._sessions.values() if s.deadline is not None]
-        hunt = self.hunt.next_timer()
-        if hunt is not None:
-            times.append(hunt)
+        times = [t for t in (self.hunt.next_timer(), self._deadlines.next_deadline())
+                 if t is not None]
         return min(times, default=None)
 
     # ----- internals
 
+    def _resolution_timeout(self, ph: bytes, now: float, actions: list[Action]) -> bool:
+        """Retry or give up a resolution; True when the registrar should be abandoned."""
+        r = self._resolutions.get(ph)
+        if r is None:
+            return False
+        r.attempts += 1
+        if r.attempts >= self.max_request_attempts:
+            del self._resolutions[ph]
+            actions += self._deliver(ph, None, now)
+            return False
+        self._deadlines.schedule(("resolution", ph), now + self.request_timeout)
+        # The registrar did not answer: ask another one.
+        return r.sent_on is not None and r.sent_on == self.hunt.assoc
+
     def _send_resolution(self, pool_handle: bytes, request: _Resolution, now: float) -> Send:
         assert self.hunt.assoc is not None
         request.sent_on = self.hunt.assoc
-        request.deadline = now + self.request_timeout
+        self._deadlines.schedule(("resolution", pool_handle), now + self.request_timeout)
         return Send(self.hunt.assoc, wire.PPID_ASAP,
                     wire.HandleResolution(pool_handle, self.items))
 
@@ -329,6 +339,7 @@ class PoolUserCore:
         ph = bytes(message.pool_handle)
         if self._resolutions.pop(ph, None) is None:
             return []
+        self._deadlines.cancel(("resolution", ph))
         elements = list(message.pool_elements)
         if message.error is not None and not elements:
             self._cache.pop(ph, None)
@@ -347,11 +358,10 @@ class PoolUserCore:
         if entry is not None and ordered:
             turn = entry.turn % len(ordered)
             ordered = ordered[turn:] + ordered[:turn]
-        for s in list(self._sessions.values()):
-            if s.pool_handle == ph and s.resolving:
-                if entry is not None:
-                    entry.turn += 1
-                actions += self._feed(s, ordered, now)
+        for s in list(self._resolving.pop(ph, {}).values()):
+            if entry is not None:
+                entry.turn += 1
+            actions += self._feed(s, ordered, now)
         return actions
 
     def _feed(self, s: _Session, elements: list[Any], now: float) -> list[Action]:
@@ -365,9 +375,10 @@ class PoolUserCore:
         s.rounds += 1
         if s.rounds >= self.max_failover_rounds:
             del self._sessions[s.sid]
+            self._forget(s)
             return [Notify("session-failed", SessionFailed(s.sid, "no reachable pool element"))]
         s.failed.clear()
-        s.deadline = now + self.retry_interval
+        self._wait(s, now + self.retry_interval)
         return []
 
     def _session_next(self, s: _Session, now: float) -> list[Action]:
@@ -378,11 +389,12 @@ class PoolUserCore:
                 continue
             self._attempt += 1
             s.pe, s.key = pe, (_SESSION, s.sid, self._attempt)
-            s.deadline = now + self.connect_timeout
+            self._wait(s, now + self.connect_timeout)
             return [Connect(s.key, address[0], address[1])]
-        if s.resolving or s.deadline is not None:
+        if s.resolving or s.waiting:
             return []
         s.resolving = True
+        self._resolving.setdefault(s.pool_handle, {})[s.sid] = s
         fresh = bool(s.failed) or s.rounds > 0 or s.failovers > 0
         return self.resolve(s.pool_handle, now, fresh=fresh)
 
@@ -392,5 +404,20 @@ class PoolUserCore:
         if s.pe is not None:
             s.failed.add(_pe_key(s.pe))
             actions += self.report_unreachable(s.pool_handle, s.pe.pe_identifier, now)
-        s.key = s.deadline = None
+        s.key = None
+        self._wait(s, None)
         return actions + self._session_next(s, now)
+
+    def _wait(self, s: _Session, until: float | None) -> None:
+        """Start (or with None, stop) the session's connect timeout or pause."""
+        s.waiting = until is not None
+        if until is None:
+            self._deadlines.cancel(("session", s.sid))
+        else:
+            self._deadlines.schedule(("session", s.sid), until)
+
+    def _forget(self, s: _Session) -> None:
+        self._wait(s, None)
+        waiting = self._resolving.get(s.pool_handle)
+        if waiting is not None:
+            waiting.pop(s.sid, None)

@@ -327,7 +327,8 @@ class Registrar:
             return reject(wire.Cause.REJECTED_SECURITY,
                           f"registered over association {own.reg_assoc}, not {assoc}")
         if pe.registration_life <= 0:
-            return reject(wire.Cause.INVALID_VALUES, "a registration life of 0 ms")
+            return reject(wire.Cause.INVALID_VALUES,
+                          f"a registration life of {pe.registration_life} ms")
         if pe_key not in st.registered and \
                 len(st.registered) >= self.config.max_pes_per_association:
             return reject(wire.Cause.LACK_OF_RESOURCES, "too many PEs on one association")
@@ -492,8 +493,9 @@ class Registrar:
         self.deadlines.schedule(("announce",), now + self.jitter(self.config.server_announce_cycle))
         if not self.config.asap_announces or self.enrp.in_startup:
             return []
-        transport = wire.SctpTransport(self.config.asap_port, self.config.asap_addresses)
-        return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, (transport,)))]
+        transports = (wire.SctpTransport(self.config.asap_port, self.config.asap_addresses),) \
+            if self.config.asap_addresses else ()  # PUs then use the announce's source
+        return [Announce(wire.PPID_ASAP, wire.ServerAnnounce(self.server_id, transports))]
 
     def _arm(self, pool_handle: bytes, pe_id: int, own: _OwnPe) -> None:
         """The handlespace keeps one timer per PE. A foreign PE's is its lifetime (set by

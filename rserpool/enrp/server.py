@@ -105,7 +105,12 @@ class EnrpServer:
             log.info("ENRP %s from $%08x addressed to $%08x, not us: ignored",
                      type(message).__name__, sender, receiver)
             return []
-        self._assoc_peer.setdefault(assoc, sender)
+        bound = self._assoc_peer.get(assoc)
+        if bound is not None and bound != sender:
+            log.warning("association %d belongs to peer $%08x, not $%08x: %s refused", assoc,
+                        bound, sender, type(message).__name__)
+            return [self._error(assoc, sender, wire.Cause.REJECTED_SECURITY)]
+        self._assoc_peer[assoc] = sender
         index = self._assoc_static.get(assoc)
         if index is not None:
             self.static[index].server_id = sender
@@ -171,7 +176,8 @@ class EnrpServer:
 
     def _presence(self, receiver: int, *, reply: bool = False) -> Any:
         info = wire.ServerInformation(self.server_id, wire.SctpTransport(
-            self.config.enrp_port, self.config.enrp_addresses))
+            self.config.enrp_port, self.config.enrp_addresses)) \
+            if self.config.enrp_addresses else None  # peers then use what they see
         return wire.Presence(self.server_id, receiver, self.host.handlespace.checksum(
             owner=self.server_id), info, reply)
 
@@ -295,6 +301,8 @@ class EnrpServer:
     def _drop_peer(self, peer: Peer, now: float) -> list[Action]:
         log.info("removing peer $%08x from the peer table", peer.server_id)
         del self.peers[peer.server_id]
+        for assoc in peer.assocs:  # another server id may speak on them from now on
+            self._assoc_peer.pop(assoc, None)
         self.host.deadlines.cancel(("enrp", "peer", peer.server_id))
         actions: list[Action] = []
         for other in list(self.peers.values()):  # it cannot acknowledge anybody's takeover

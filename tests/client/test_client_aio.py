@@ -271,3 +271,31 @@ def test_message_sent_as_the_pe_dies_is_given_back_and_resent_to_the_next_pe() -
             assert await session.receive() == b"seen:1|lost-in-flight"
             assert session.pe_identifier == second.pe_identifier
     run(main())
+
+
+def test_both_ends_move_at_once_and_the_session_finds_the_pe_through_the_registrar() -> None:
+    async def main() -> None:
+        network = MemoryNetwork()
+        regs = [(["10.0.0.1"], REGISTRAR_PORT)]
+        async with AsyncExitStack() as stack:
+            reg = await stack.enter_async_context(registrar(network, "10.0.0.1"))
+            pe = await pool_element(stack, network, "10.1.0.1", regs,
+                                    reregistration_interval=0.5)
+            pu_ep = await stack.enter_async_context(network.endpoint(["10.2.0.1"], 0, FAST))
+            pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=regs))
+            session = await pu.connect(POOL)
+            await session.send(b"a")
+            assert await session.receive() == b"-|a"
+            # Both hosts change networks at the same moment: neither can tell the other.
+            network.fail("10.1.0.1")
+            network.fail("10.2.0.1")
+            await pe.endpoint.bindx_add("10.1.7.1")
+            await pu_ep.bindx_add("10.2.7.1")
+            pe.set_addresses(["10.1.7.1"])  # retried every interval until the registrar
+            while [str(a) for a in stored(reg, POOL, pe.pe_identifier)  # knows the address
+                   .user_transport.addresses] != ["10.1.7.1"]:
+                await asyncio.sleep(0.01)
+            await session.send(b"b")
+            assert await session.receive() == b"seen:1|b"  # same PE, new address, cookie
+            assert session.pe_identifier == pe.pe_identifier and session.failovers == 1
+    run(main())

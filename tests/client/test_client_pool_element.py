@@ -116,8 +116,22 @@ def test_home_flag_adopts_the_new_registrar() -> None:
     assert notified(actions, "home-registrar") == [99]
     assert [c.assoc for c in closes(actions)] == [1]
     assert core.home_registrar == 99 and core.registrar_assoc == 8
-    rereg = one_send(core.handle_timer(31.0), wire.Registration)
-    assert rereg.assoc == 8 and rereg.message.pool_element.home_enrp_server_identifier == 99
+    # It re-registers with its new home at once, and from then on every interval.
+    now = one_send(actions, wire.Registration)
+    assert now.assoc == 8 and now.message.pool_element.home_enrp_server_identifier == 99
+    core.receive(8, wire.RegistrationResponse(POOL, core.pe_identifier), 10.2)
+    assert one_send(core.handle_timer(40.1), wire.Registration).assoc == 8
+
+
+def test_home_flag_while_still_hunting_registers_with_the_new_home() -> None:
+    core = PoolElementCore(POOL, POLICY, USER, registrars=[REG_A], rng=4)
+    one_connect(core.start(0.0))  # REG_A never answers
+    core.association_up(9, ["10.0.0.9"], 0.5)
+    actions = core.receive(9, wire.EndpointKeepAlive(99, POOL, core.pe_identifier, home=True),
+                           0.6)
+    assert one_send(actions, wire.Registration).assoc == 9
+    assert notified(core.receive(9, wire.RegistrationResponse(POOL, core.pe_identifier), 0.7),
+                    "registered") == [core.pe_identifier]
 
 
 def test_lost_registrar_fails_over_and_registers_again() -> None:
@@ -189,3 +203,12 @@ def test_undecodable_message_is_answered_with_an_error() -> None:
     reply = one_send(core.receive_error(1, error, 2.0), wire.AsapError)
     assert reply.message.error.causes[0].code == wire.Cause.UNRECOGNIZED_MESSAGE
     assert sends(core.receive(1, wire.Cookie(b"x"), 2.0)) == []  # a stray Cookie is ignored
+
+
+def test_keep_alive_names_the_home_registrar_of_a_statically_configured_pe() -> None:
+    core, _ = registered_pe()
+    assert core.home_registrar is None  # REG_A came from the static list: id unknown
+    core.receive(1, wire.EndpointKeepAlive(31, POOL, core.pe_identifier), 5.0)
+    assert core.home_registrar == 31
+    rereg = one_send(core.handle_timer(31.0), wire.Registration)
+    assert rereg.message.pool_element.home_enrp_server_identifier == 31

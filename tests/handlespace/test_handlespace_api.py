@@ -1,11 +1,10 @@
 """Registration rules, limits, indices, checksums, paging and PE timers of the handlespace."""
 
-import math
 import random
 import sys
 
 import pytest
-from hs_model import element, ones_complement_checksum
+from hs_model import ModelHandlespace, element, ones_complement_checksum
 
 from rserpool.handlespace import Handlespace, HandlespaceError, TimerCode
 from rserpool.wire import Cause, Policy, PolicyType, PoolElement, SctpTransport, TcpTransport
@@ -197,14 +196,35 @@ def test_the_handlespace_holds_exactly_one_reference_per_registered_element() ->
     assert sys.getrefcount(e) == base
 
 
-def test_selection_tree_stays_balanced_under_churn() -> None:
+def test_large_ordered_pools_follow_the_model_under_churn() -> None:
+    """Thousands of PEs: the selection B+ tree splits, empties leaves and stays valid, and
+    least-used picks match a from-scratch sort of every PE's (load, sequence) key."""
     rng = random.Random(3)
     hs = Handlespace(seed=3)
-    for pe_id in range(1, 20_001):
-        hs.register(b"p", element(pe_id, PolicyType.LEAST_USED, load=rng.randrange(1 << 32)),
-                    now=0.0)
-    for _ in range(5_000):
-        hs.deregister(b"p", rng.randrange(1, 20_001))
-        hs.select(b"p", 3)
-    # A treap's expected height is about 3 ln n (~30 here); a degenerate one would be ~n.
-    assert hs._selection_height(b"p") <= 4 * math.log2(hs.count(b"p"))
+    model = ModelHandlespace()
+    loads = [0, 7, 1 << 20, 1 << 31]          # few distinct loads: many ties, long runs
+
+    def register(pe_id: int) -> None:
+        e = element(pe_id, PolicyType.LEAST_USED_DEGRADATION, load=rng.choice(loads),
+                    load_degradation=rng.choice([0, 1 << 28]))
+        assert hs.register(b"p", e, now=0.0) == model.register(b"p", e, 0.0, None, None)
+
+    for pe_id in range(1, 1_501):
+        register(pe_id)
+    for step in range(2_500):
+        pe_id = rng.randrange(1, 2_001)
+        action = rng.random()
+        if action < 0.3:
+            register(pe_id)
+        elif action < 0.6:
+            assert hs.deregister(b"p", pe_id) is model.deregister(b"p", pe_id)
+        else:
+            n = rng.randrange(1, 5)
+            assert [e.pe_identifier for e in hs.select(b"p", n)] == \
+                [e.pe_identifier for e in model.select(b"p", n)]
+        if step % 500 == 0:
+            depth, valid = hs._selection_shape(b"p")
+            assert valid and 1 <= depth <= 4
+    for pe_id in range(1, 2_001):
+        hs.deregister(b"p", pe_id)
+    assert hs._selection_shape(b"p") == (0, True) and len(hs) == 0

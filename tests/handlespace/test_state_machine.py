@@ -25,6 +25,12 @@ PE_IDS = [1, 2, 3, 4, 5, 0x12345678, 0xFFFFFFFF]
 OWNERS = [1, 2, 3]
 ASSOCS = [None, None, 5, 6, -1]
 POLICIES = [*sorted(ORDERED), PolicyType.RANDOM, PolicyType.WEIGHTED_RANDOM]
+LIFETIMES = st.sampled_from([2_000, 10_000, 60_000])
+FIELDS = st.fixed_dictionaries({
+    "weight": st.integers(0, 3), "priority": st.integers(0, 3),
+    "load": st.sampled_from([0, 1_000, 0xFFFFFFFF]),
+    "load_degradation": st.sampled_from([0, 1 << 30]),
+})
 
 
 class HandlespaceMachine(RuleBasedStateMachine):
@@ -38,20 +44,8 @@ class HandlespaceMachine(RuleBasedStateMachine):
         pool = self.model.pools.get(handle)
         return fallback if pool is None else pool.policy_type
 
-    @rule(handle=st.sampled_from(HANDLES), pe_id=st.sampled_from(PE_IDS),
-          policy=st.sampled_from(POLICIES), mismatch=st.booleans(),
-          owner=st.sampled_from([None, *OWNERS]), home=st.sampled_from(OWNERS),
-          assoc=st.sampled_from(ASSOCS), life=st.sampled_from([1_000, 5_000, 30_000]),
-          weight=st.integers(0, 3), priority=st.integers(0, 3),
-          load=st.sampled_from([0, 1_000, 0xFFFFFFFF]),
-          degradation=st.sampled_from([0, 1 << 30]))
-    def register(self, handle, pe_id, policy, mismatch, owner, home, assoc, life, weight,
-                 priority, load, degradation):
-        if not mismatch:
-            policy = self._policy_for(handle, policy)
-        e = element(pe_id, policy, home=home, life_ms=life,
-                    **carried(policy, weight=weight, priority=priority, load=load,
-                              load_degradation=degradation))
+    def _register(self, handle, pe_id, policy, owner, home, assoc, life, fields):
+        e = element(pe_id, policy, home=home, life_ms=life, **carried(policy, **fields))
         try:
             expected = self.model.register(handle, e, self.now, owner, assoc)
         except ModelError as error:
@@ -63,6 +57,24 @@ class HandlespaceMachine(RuleBasedStateMachine):
                 raise AssertionError("registration accepted, model refused it") from None
             return
         assert self.hs.register(handle, e, now=self.now, owner=owner, assoc=assoc) == expected
+
+    @rule(handle=st.sampled_from(HANDLES), pe_id=st.sampled_from(PE_IDS),
+          policy=st.sampled_from(POLICIES), mismatch=st.integers(0, 9).map(lambda x: x == 0),
+          owner=st.sampled_from([None, *OWNERS]), home=st.sampled_from(OWNERS),
+          assoc=st.sampled_from(ASSOCS), life=LIFETIMES, fields=FIELDS)
+    def register(self, handle, pe_id, policy, mismatch, owner, home, assoc, life, fields):
+        if not mismatch:
+            policy = self._policy_for(handle, policy)
+        self._register(handle, pe_id, policy, owner, home, assoc, life, fields)
+
+    @rule(handle=st.sampled_from(HANDLES), policy=st.sampled_from(POLICIES),
+          pe_ids=st.lists(st.sampled_from(PE_IDS), min_size=2, max_size=5, unique=True),
+          home=st.sampled_from(OWNERS), life=LIFETIMES,
+          fields=st.lists(FIELDS, min_size=5, max_size=5))
+    def register_several(self, handle, policy, pe_ids, home, life, fields):
+        policy = self._policy_for(handle, policy)
+        for pe_id, values in zip(pe_ids, fields, strict=False):
+            self._register(handle, pe_id, policy, None, home, None, life, values)
 
     @rule(handle=st.sampled_from(HANDLES), pe_id=st.sampled_from(PE_IDS))
     def deregister(self, handle, pe_id):

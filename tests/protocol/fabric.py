@@ -61,7 +61,7 @@ class Fabric:
         self.queue: deque[tuple[Any, int, Any]] = deque()
         self.notifications: list[tuple[str, Notify]] = []
         self.sent: list[tuple[str, Send]] = []  # every Send a registrar made, with its name
-        self.dropped = 0
+        self.dropped: list[Send] = []  # Sends naming an association that does not exist
         self._ids = itertools.count(1)
         self._hosts = itertools.count(1)  # registrar addresses, never reused
 
@@ -211,7 +211,7 @@ class Fabric:
                 self.sent.append((name, action))
                 end = self.ends.get((id(core), action.assoc))
                 if end is None or end.peer is None:
-                    self.dropped += 1
+                    self.dropped.append(action)
                     continue
                 self.queue.append((end.peer.node, end.peer.assoc, self._wire(action.message)))
             elif isinstance(action, Announce):

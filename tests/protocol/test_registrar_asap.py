@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import random
 import struct
 
 import pytest
 
-from protocol.fabric import Client, Fabric, pe_param
 from rserpool import wire
+from rserpool.actions import Announce
+from rserpool.asap.registrar import Registrar
+from rserpool.asap.registrar_config import RegistrarConfig
+
+from .fabric import Client, Fabric, pe_param
 
 POOL = b"echo"
 A, B = 0x0A0A0A0A, 0x0B0B0B0B
@@ -444,3 +449,15 @@ def test_registration_with_zero_lifetime_is_invalid(net: Fabric) -> None:
     response = register(net, pe, net.connect(pe, "A"), 1, life_ms=0)
 
     assert response.reject and cause_of(response.error) == wire.Cause.INVALID_VALUES
+
+
+def test_without_configured_addresses_announces_still_encode() -> None:
+    core = Registrar(RegistrarConfig(server_id=A), rng=random.Random(1))
+    actions = core.handle_timer(0.0)
+    while (due := core.next_timer()) is not None and due <= 6.0:
+        actions += core.handle_timer(6.0)
+
+    announces = [a.message for a in actions if isinstance(a, Announce)]
+    assert {type(m) for m in announces} == {wire.Presence, wire.ServerAnnounce}
+    for message in announces:
+        assert wire.decode(message.encode(), message.ppid) == message

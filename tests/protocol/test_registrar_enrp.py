@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.fabric import Client, Fabric, pe_param
 from rserpool import wire
 from rserpool.asap.registrar import Registrar
+
+from .fabric import Client, Fabric, pe_param
 
 POOL = b"echo"
 A, B, C = 0x10, 0x20, 0x30
@@ -498,3 +499,13 @@ def test_rejected_requests_end_the_exchange(trio: Fabric) -> None:
 
     assert not b.enrp.peers[0x99].ht_sync
     assert set(b.enrp.peers) == {A, C, 0x99}
+
+
+def test_an_association_speaks_for_one_peer_only(trio: Fabric) -> None:
+    rogue, assoc = fake_peer(trio, "B", 0x99)
+
+    trio.send(rogue, assoc, wire.Presence(C, B, 0))  # pretending to be C on 0x99's association
+
+    assert [int(c.code) for c in rogue.last(wire.EnrpError).error.causes] == \
+        [wire.Cause.REJECTED_SECURITY]
+    assert trio.registrar_assoc(rogue, assoc) not in trio.registrars["B"].enrp.peers[C].assocs

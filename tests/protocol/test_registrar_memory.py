@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.memhost import ClientHost, Endpoint, World
 from rserpool import wire
 from rserpool.asap.pool_element import PoolElementCore
 from rserpool.asap.pool_user import PoolUserCore
+
+from .memhost import ClientHost, Endpoint, World
 
 POOL = b"memory"
 

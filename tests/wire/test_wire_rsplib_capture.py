@@ -1,27 +1,15 @@
 """Every ASAP message RSPLIB 3.4.4 sent in the reference capture decodes and re-encodes as is."""
 
 from collections import Counter
-from pathlib import Path
 
-import pytest
-from wire_pcap import read_chunks
+from wire_pcap import read_chunks, reference_capture
 
 from rserpool import wire
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def capture() -> Path:
-    """The copy of shared/ beside the clone: <clone>/../shared/data/rsplib-basic.pcap."""
-    path = ROOT.parent / "shared" / "data" / "rsplib-basic.pcap"
-    if not path.is_file():
-        pytest.skip(f"reference capture {path} not found (shared/ is not beside the clone)")
-    return path
-
-
-def test_every_asap_message_of_the_capture() -> None:
+def test_every_asap_message_of_the_reference_capture() -> None:
     seen: Counter[str] = Counter()
-    for frame, ppid, data in read_chunks(capture()):
+    for frame, ppid, data in read_chunks(reference_capture()):
         if ppid != wire.PPID_ASAP:
             continue
         msg = wire.decode(data, ppid)
@@ -36,7 +24,8 @@ def test_every_asap_message_of_the_capture() -> None:
 
 
 def test_capture_values() -> None:
-    msgs = [wire.decode(d, p) for _, p, d in read_chunks(capture()) if p == wire.PPID_ASAP]
+    chunks = read_chunks(reference_capture())
+    msgs = [wire.decode(d, p) for _, p, d in chunks if p == wire.PPID_ASAP]
     regs = [m for m in msgs if isinstance(m, wire.Registration)]
     assert {m.pool_handle for m in regs} == {b"EchoPool", b"PingPongPool"}
     policies = {m.pool_handle: m.pool_element.member_selection_policy for m in regs}

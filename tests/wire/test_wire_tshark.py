@@ -5,9 +5,10 @@ field, and the same values as the objects."""
 import shutil
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
-from wire_pcap import write_chunks
+from wire_pcap import read_chunks, reference_capture, write_chunks
 from wire_samples import CAUSE_INFO_OBJECTS, all_messages
 
 from rserpool import wire
@@ -175,35 +176,47 @@ def normalize(field: str, text: str) -> object:
     return int(text, 0)
 
 
-@pytest.fixture(scope="module")
-def tshark_fields(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list[dict]]:
-    tshark = shutil.which("tshark")
-    if tshark is None:
+def tshark() -> str:
+    path = shutil.which("tshark")
+    if path is None:
         pytest.skip("tshark is not installed (scripts/setup.sh installs it)")
-    samples = all_messages()
-    path = tmp_path_factory.mktemp("tshark") / "all.pcap"
-    write_chunks(path, [(ppid, m.encode()) for ppid, m in samples])
-    names = sorted({f for _, m in samples for f in expected(m)}
-                   | {f for flags in FLAG_FIELDS.values() for f in flags}
-                   | {"asap.message_flags", "enrp.message_flags", "sctp.data_payload_proto_id",
-                      "asap.parameter_value", "enrp.parameter_value"})
-    cmd = [tshark, "-r", str(path), "-o", "sctp.checksum:CRC-32C", "-T", "fields",
+    return path
+
+
+def tshark_rows(path: Path, names: list[str]) -> dict[int, dict[str, list]]:
+    """Frame number -> {field: values in order} for the given tshark fields."""
+    cmd = [tshark(), "-r", str(path), "-o", "sctp.checksum:CRC-32C", "-T", "fields",
            "-E", "occurrence=a", "-E", "aggregator=|", "-e", "frame.number"]
     for n in names:
         cmd += ["-e", n]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rows = []
+    rows = {}
     for line in out.splitlines():
-        cols = line.split("\t")
-        row = {n: [normalize(n, v) for v in c.split("|")] if c else []
-               for n, c in zip(names, cols[1:], strict=True)}
-        rows.append(row)
+        frame, *cols = line.split("\t")
+        rows[int(frame)] = {n: [normalize(n, v) for v in c.split("|")] if c else []
+                            for n, c in zip(names, cols, strict=True)}
+    return rows
+
+
+def field_names(msgs: list[wire.Message]) -> list[str]:
+    return sorted({f for m in msgs for f in expected(m)}
+                  | {f for flags in FLAG_FIELDS.values() for f in flags}
+                  | {"asap.message_flags", "enrp.message_flags", "sctp.data_payload_proto_id",
+                     "asap.parameter_value", "enrp.parameter_value"})
+
+
+@pytest.fixture(scope="module")
+def tshark_fields(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list[dict]]:
+    samples = all_messages()
+    path = tmp_path_factory.mktemp("tshark") / "all.pcap"
+    write_chunks(path, [(ppid, m.encode()) for ppid, m in samples])
+    rows = tshark_rows(path, field_names([m for _, m in samples]))
     bad = subprocess.run(
-        [tshark, "-r", str(path), "-o", "sctp.checksum:CRC-32C", "-Y",
+        [tshark(), "-r", str(path), "-o", "sctp.checksum:CRC-32C", "-Y",
          "_ws.malformed || _ws.expert.severity >= warning || sctp.checksum.status != 1"],
         capture_output=True, text=True, check=True).stdout
     assert bad.strip() == "", f"tshark reports problems:\n{bad}"
-    return samples, rows
+    return samples, [rows[i + 1] for i in range(len(samples))]
 
 
 def test_tshark_sees_every_message(tshark_fields: tuple[list, list[dict]]) -> None:
@@ -231,3 +244,17 @@ def test_tshark_values(tshark_fields: tuple[list, list[dict]], index: int) -> No
     for field, attr in FLAG_FIELDS.get(type(msg), {}).items():
         assert row[field] == [int(getattr(msg, attr))], f"{type(msg).__name__}: {field}"
 
+
+
+def test_decoded_rsplib_capture_matches_tshark() -> None:
+    """What the codec reads from RSPLIB's traffic is what Wireshark reads."""
+    path = reference_capture()
+    decoded = [(frame, wire.decode(data, ppid)) for frame, ppid, data in read_chunks(path)
+               if ppid == wire.PPID_ASAP]
+    rows = tshark_rows(path, field_names([m for _, m in decoded]))
+    assert len(decoded) == 34
+    for frame, msg in decoded:
+        row = rows[frame]
+        assert row["asap.message_flags"] == [msg.flags]
+        for field, values in expected(msg).items():
+            assert row[field] == values, f"frame {frame} {type(msg).__name__}: {field}"

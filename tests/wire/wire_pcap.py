@@ -5,6 +5,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dpkt
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_chunks(path: Path) -> Iterator[tuple[int, int, bytes]]:
@@ -40,3 +43,11 @@ def write_chunks(path: Path, messages: Iterable[tuple[int, bytes]]) -> None:
             eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6,
                                          type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
             writer.writepkt(bytes(eth), ts=tsn)
+
+
+def reference_capture() -> Path:
+    """RSPLIB's capture in the copy of shared/ beside the clone: ../shared/data/ (CI)."""
+    path = ROOT.parent / "shared" / "data" / "rsplib-basic.pcap"
+    if not path.is_file():
+        pytest.skip(f"reference capture {path} not found (shared/ is not beside the clone)")
+    return path

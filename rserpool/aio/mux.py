@@ -1,0 +1,127 @@
+"""Several SCTP endpoints seen as one, so that one core can serve them all.
+
+A registrar listens on an ASAP and an ENRP endpoint, but its core keeps one association
+table: the mux numbers each association ``assoc * n + index`` (index = the endpoint's place
+in the list), merges their events in arrival order and routes every call by that number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import errno
+from collections.abc import Sequence
+
+from rserpool.transport.base import Endpoint, Event, SctpParameters, TransportError
+
+
+class EndpointMux(Endpoint):
+    """One ``Endpoint`` over ``endpoints`` (all opened and closed with it)."""
+
+    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+        if not endpoints:
+            raise ValueError("a mux needs at least one endpoint")
+        self.endpoints = list(endpoints)
+        self.params: SctpParameters = self.endpoints[0].params
+        self._events: asyncio.Queue[Event | TransportError] = asyncio.Queue(
+            maxsize=self.params.receive_queue
+        )
+        self._readers: list[asyncio.Task[None]] = []
+
+    def mux_id(self, index: int, assoc: int) -> int:
+        return assoc * len(self.endpoints) + index
+
+    def _route(self, assoc: int) -> tuple[Endpoint, int]:
+        n = len(self.endpoints)
+        return self.endpoints[assoc % n], assoc // n
+
+    async def open(self) -> None:
+        opened: list[Endpoint] = []
+        try:
+            for endpoint in self.endpoints:
+                await endpoint.open()
+                opened.append(endpoint)
+        except BaseException:
+            for endpoint in opened:
+                await endpoint.close()
+            raise
+        self._readers = [
+            asyncio.create_task(self._read(i, e)) for i, e in enumerate(self.endpoints)
+        ]
+
+    async def close(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        for endpoint in self.endpoints:
+            await endpoint.close()
+        self._events.put_nowait(TransportError(errno.EBADF, "endpoint closed"))
+
+    async def _read(self, index: int, endpoint: Endpoint) -> None:
+        try:
+            while True:
+                event = await endpoint.receive()
+                await self._events.put(
+                    dataclasses.replace(event, assoc=self.mux_id(index, event.assoc))
+                )
+        except TransportError as exc:
+            await self._events.put(exc)
+
+    @property
+    def port(self) -> int:
+        return self.endpoints[0].port
+
+    def local_addresses(self, assoc: int | None = None) -> list[str]:
+        if assoc is None:
+            return self.endpoints[0].local_addresses()
+        endpoint, inner = self._route(assoc)
+        return endpoint.local_addresses(inner)
+
+    def peer_addresses(self, assoc: int) -> list[str]:
+        endpoint, inner = self._route(assoc)
+        return endpoint.peer_addresses(inner)
+
+    async def connect(self, addresses: Sequence[str], port: int) -> int:
+        """Connect from the first endpoint; use ``connect_from`` to choose."""
+        return await self.connect_from(0, addresses, port)
+
+    async def connect_from(self, index: int, addresses: Sequence[str], port: int) -> int:
+        assoc = await self.endpoints[index].connect(addresses, port)
+        return self.mux_id(index, assoc)
+
+    async def send(
+        self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
+    ) -> None:
+        endpoint, inner = self._route(assoc)
+        await endpoint.send(inner, data, ppid, stream, unordered)
+
+    async def receive(self) -> Event:
+        item = await self._events.get()
+        if isinstance(item, TransportError):
+            self._events.put_nowait(item)  # every later receive() fails the same way
+            raise item
+        return item
+
+    async def bindx_add(self, address: str) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.bindx_add(address)
+
+    async def bindx_remove(self, address: str) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.bindx_remove(address)
+
+    def set_primary(self, assoc: int, peer_address: str) -> None:
+        endpoint, inner = self._route(assoc)
+        endpoint.set_primary(inner, peer_address)
+
+    def set_peer_primary(self, assoc: int, local_address: str) -> None:
+        endpoint, inner = self._route(assoc)
+        endpoint.set_peer_primary(inner, local_address)
+
+    def shutdown(self, assoc: int) -> None:
+        endpoint, inner = self._route(assoc)
+        endpoint.shutdown(inner)
+
+    def abort(self, assoc: int) -> None:
+        endpoint, inner = self._route(assoc)
+        endpoint.abort(inner)

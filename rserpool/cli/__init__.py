@@ -1,0 +1,1 @@
+"""Command-line programs: rserpool-registrar, rserpool-hsdump, and their shared helpers."""

@@ -1,0 +1,46 @@
+"""Transport address arguments as RSPLIB writes them: ``addr[,addr...]:port``, IPv6 in []."""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def parse_endpoint(spec: str, default_port: int | None = None) -> tuple[tuple[str, ...], int]:
+    """``"10.0.0.1,[fd00::1]:3863"`` -> ``(("10.0.0.1", "fd00::1"), 3863)``.
+
+    The port may be left out when ``default_port`` is given. Raises ValueError with the
+    offending part.
+    """
+    host_part, port_text = spec, ""
+    if spec.rfind(":") > spec.rfind("]"):
+        host_part, port_text = spec.rsplit(":", 1)
+        if host_part.count(":") and "[" not in host_part:  # a bare IPv6 address, no port
+            host_part, port_text = spec, ""
+    if port_text:
+        if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+            raise ValueError(f"{spec!r}: bad port {port_text!r}")
+        port = int(port_text)
+    elif default_port is not None:
+        port = default_port
+    else:
+        raise ValueError(f"{spec!r}: no port (write addr:port)")
+    addresses = []
+    for part in host_part.split(","):
+        text = part.strip().removeprefix("[").removesuffix("]")
+        try:
+            addresses.append(str(ipaddress.ip_address(text)))
+        except ValueError:
+            raise ValueError(f"{spec!r}: {text!r} is not an IP address") from None
+    return tuple(addresses), port
+
+
+def parse_group(spec: str, default: tuple[str, int]) -> tuple[str, int] | None:
+    """An announce group: ``auto`` (the default group), ``off`` (None) or ``addr:port``."""
+    if spec == "off":
+        return None
+    if spec == "auto":
+        return default
+    (address,), port = parse_endpoint(spec, default[1])
+    if not ipaddress.ip_address(address).is_multicast:
+        raise ValueError(f"{spec!r}: {address} is not a multicast group")
+    return address, port
