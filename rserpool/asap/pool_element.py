@@ -86,6 +86,8 @@ class PoolElementCore:
         self._request: str | None = None  # "register" | "deregister", awaiting a response
         self._request_deadline: float | None = None
         self._reregister_at: float | None = None
+        self._retry_interval = retry_interval
+        self._reject_delay = retry_interval  # doubles per rejection in a row
 
     # ----- what the PE registers
 
@@ -233,12 +235,17 @@ class PoolElementCore:
             return []
         self._request = self._request_deadline = None
         if message.reject:
+            # Try again soon (the registrar may not know a new address yet), backing off to
+            # the re-registration interval while it keeps refusing.
             self.registered = False
+            self._reregister_at = now + min(self._reject_delay, self.reregistration_interval)
+            self._reject_delay *= 2
             cause = first_cause(message.error)
             rejected = Rejected(self.pool_handle, self.pe_identifier, cause)
             if cause == wire.Cause.NON_UNIQUE_PE_IDENTIFIER and not self._fixed_id:
-                self.pe_identifier = random_pe_identifier(self._rng)  # retried next interval
+                self.pe_identifier = random_pe_identifier(self._rng)
             return [Notify("registration-rejected", rejected)]
+        self._reject_delay = self._retry_interval
         if self.hunt.server_id is not None:
             self.hunt.home = self.hunt.server_id
         if self.registered:

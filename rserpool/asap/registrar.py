@@ -661,7 +661,8 @@ class Registrar:
         self._forget_foreign(previous.home_enrp_server_identifier)
         own = self._own[(pool_handle, pe_id)] = _OwnPe(
             None, None, ka_pending=True,
-            ka_due=now + self.config.endpoint_keep_alive_timeout_interval)
+            ka_due=now + self.config.endpoint_keep_alive_timeout_interval,
+            life_until=now + previous.registration_life / 1000.0)  # as the peers count it
         self._arm(pool_handle, pe_id, own)
         return self._keep_alive(pool_handle, pe_id, home=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 from clientkit import (
     POOL,
@@ -85,6 +86,23 @@ def test_rejection_is_reported_with_its_cause() -> None:
     [rejected] = notified(core.receive(1, response, 0.2), "registration-rejected")
     assert rejected.cause == wire.Cause.INCONSISTENT_POLICY and rejected.pool_handle == POOL
     assert not core.registered
+
+
+def test_rejected_registration_is_retried_soon_then_backs_off_to_the_interval() -> None:
+    core = PoolElementCore(POOL, POLICY, USER, registrars=[REG_A], rng=1,
+                           retry_interval=1.0, reregistration_interval=5.0)
+    core.association_up(1, [], 0.0, one_connect(core.start(0.0)).key)
+    refused = wire.RegistrationResponse(POOL, core.pe_identifier, reject=True,
+                                        error=rejection(wire.Cause.REJECTED_SECURITY))
+    retries, now = [], 0.0
+    for _ in range(5):
+        core.receive(1, refused, now)
+        now = core.next_timer() or 0.0
+        retries.append(now)
+        assert one_send(core.handle_timer(now), wire.Registration)
+    assert [round(b - a, 6) for a, b in pairwise([0.0, *retries])] == [1, 2, 4, 5, 5]
+    core.receive(1, wire.RegistrationResponse(POOL, core.pe_identifier), now)
+    assert core.registered and core.next_timer() == now + 5.0
 
 
 def test_non_unique_identifier_draws_a_new_one_for_the_next_try() -> None:

@@ -509,3 +509,18 @@ def test_an_association_speaks_for_one_peer_only(trio: Fabric) -> None:
     assert [int(c.code) for c in rogue.last(wire.EnrpError).error.causes] == \
         [wire.Cause.REJECTED_SECURITY]
     assert trio.registrar_assoc(rogue, assoc) not in trio.registrars["B"].enrp.peers[C].assocs
+
+
+def test_taken_over_pe_that_never_reregisters_expires_everywhere(trio: Fabric) -> None:
+    pe = trio.client("pe")
+    trio.send(pe, trio.connect(pe, "A"), wire.Registration(POOL, pe_param(1, pe, life_ms=30_000)))
+
+    trio.kill("A")
+    trio.advance(15.0)  # taken over; the PE answers keep-alives but never registers again
+    homes = {name: ids_at(core) for name, core in trio.registrars.items()}
+    trio.advance(45.0)
+
+    assert len({tuple(h.items()) for h in homes.values()}) == 1
+    assert list(homes["B"]) == [1]
+    for name, core in trio.registrars.items():
+        assert ids_at(core) == {}, name
