@@ -13,7 +13,9 @@ the structures need are copied into the record at registration.
 PE checksum (RFC 5353): each PE contributes the 16-bit big-endian words of its pool handle
 (an odd last byte padded with a zero byte) and of its 32-bit PE identifier; the checksum is
 the ones' complement of the ones'-complement sum of all contributions. It is kept
-incrementally for the whole handlespace and for every home registrar.
+incrementally for the whole handlespace and for every home registrar. RSPLIB sums the same
+bytes as host-order words and stores its result unconverted, which puts the same two bytes
+on the wire as this big-endian value.
 """
 
 import os

@@ -246,3 +246,21 @@ def test_select_returns_at_most_the_pool(policy_type: int) -> None:
     assert hs.select(b"p", 0) == []
     assert hs.select(b"unknown", 3) == []
     assert len({e.pe_identifier for e in hs.select(b"p", 40)}) == 3
+
+
+@pytest.mark.parametrize("policy_type", [PolicyType.ROUND_ROBIN, PolicyType.LEAST_USED,
+                                         PolicyType.WEIGHTED_RANDOM])
+def test_large_selections_are_distinct(policy_type: int) -> None:
+    spec = {"weight": 1} if policy_type == PolicyType.WEIGHTED_RANDOM else {}
+    hs = pool(policy_type, [spec] * 40)
+    for n in (17, 30, 40, 64):
+        chosen = [e.pe_identifier for e in hs.select(b"p", n)]
+        assert len(chosen) == min(n, 40) == len(set(chosen))
+
+
+def test_weighted_random_draws_the_heavy_tail_exactly() -> None:
+    # One PE holds almost all the weight: after it, redraws keep hitting it, so the pick
+    # switches to drawing from the rest exactly; the rest are then uniform.
+    hs = pool(PolicyType.WEIGHTED_RANDOM, [{"weight": 1_000_000}] + [{"weight": 1}] * 4, seed=12)
+    seconds = Counter(hs.select(b"p", 2)[1].pe_identifier for _ in range(8_000))
+    assert_distribution(seconds, {i: 0.25 for i in (2, 3, 4, 5)})
