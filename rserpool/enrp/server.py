@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _normal(address: str) -> str:
+    """An address as peers' transport parameters spell it (so that they compare equal)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
 class EnrpServer:
     """Peer table and ENRP protocol engine of one registrar."""
 
@@ -38,7 +46,8 @@ class EnrpServer:
         self.config = host.config
         self.server_id = host.server_id
         self.peers: dict[int, Peer] = {}
-        self.static = [StaticPeer(tuple(p.addresses), p.port) for p in self.config.static_peers]
+        self.static = [StaticPeer(tuple(_normal(a) for a in p.addresses), p.port)
+                       for p in self.config.static_peers]
         self.in_startup = True
         self.mentor_id = 0
         self._assoc_peer: dict[int, int] = {}  # association -> peer id, once it has spoken
