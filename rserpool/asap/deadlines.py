@@ -26,9 +26,6 @@ class Deadlines:
     def __len__(self) -> int:
         return len(self._live)
 
-    def __contains__(self, key: Key) -> bool:
-        return key in self._live
-
     def schedule(self, key: Key, deadline: float) -> None:
         """Set (or move) the deadline of ``key``."""
         self._seq += 1

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _normal(address: str) -> str:
+    """An address as peers' transport parameters spell it (so that they compare equal)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
 class EnrpServer:
     """Peer table and ENRP protocol engine of one registrar."""
 
@@ -38,7 +46,8 @@ class EnrpServer:
         self.config = host.config
         self.server_id = host.server_id
         self.peers: dict[int, Peer] = {}
-        self.static = [StaticPeer(tuple(p.addresses), p.port) for p in self.config.static_peers]
+        self.static = [StaticPeer(tuple(_normal(a) for a in p.addresses), p.port)
+                       for p in self.config.static_peers]
         self.in_startup = True
         self.mentor_id = 0
         self._assoc_peer: dict[int, int] = {}  # association -> peer id, once it has spoken
@@ -304,14 +313,18 @@ class EnrpServer:
         for assoc in peer.assocs:  # another server id may speak on them from now on
             self._assoc_peer.pop(assoc, None)
         self.host.deadlines.cancel(("enrp", "peer", peer.server_id))
-        actions: list[Action] = []
-        for other in list(self.peers.values()):  # it cannot acknowledge anybody's takeover
-            if other.takeover_acks is not None and peer.server_id in other.takeover_acks:
-                other.takeover_acks.discard(peer.server_id)
-                if not other.takeover_acks:
-                    actions += self._finish_takeover(other, now)
         if self.mentor_id == peer.server_id and self.in_startup:
             self.mentor_id = 0
+        return self._release_acks(peer.server_id, now)
+
+    def _release_acks(self, dead: int, now: float) -> list[Action]:
+        """A dead peer cannot acknowledge anybody's takeover: stop waiting for it."""
+        actions: list[Action] = []
+        for other in list(self.peers.values()):
+            if other.takeover_acks is not None and dead in other.takeover_acks:
+                other.takeover_acks.discard(dead)
+                if not other.takeover_acks and other.server_id in self.peers:
+                    actions += self._finish_takeover(other, now)
         return actions
 
     def _error(self, assoc: int, receiver: int, cause: int, info: bytes = b"") -> Send:
@@ -479,15 +492,17 @@ class EnrpServer:
     def _peer_dead(self, peer: Peer, now: float) -> list[Action]:
         log.info("peer $%08x did not answer for %.1f s: it is dead", peer.server_id,
                  self.config.peer_max_time_no_response)
+        actions = self._release_acks(peer.server_id, now)
         if peer.taken_over_by or not self.host.owned_keys(peer.server_id):
-            return self._drop_peer(peer, now)
+            return actions + self._drop_peer(peer, now)
         others = [p for p in self.peers.values() if p is not peer]
-        peer.takeover_acks = {p.server_id for p in others}
+        # Acknowledgements are needed from the peers still heard from: one that is itself
+        # unanswered (two registrars died at once) could never give one.
+        peer.takeover_acks = {p.server_id for p in others if p.timer == LAST_HEARD}
         peer.timer = TAKEOVER
         self._arm(peer, now + self.config.takeover_expiry_interval)
         log.info("initiating takeover of peer $%08x (%d acknowledgement(s) needed)",
-                 peer.server_id, len(others))
-        actions: list[Action] = []
+                 peer.server_id, len(peer.takeover_acks))
         for other in others:
             actions += self._to_peer(other, wire.InitTakeover(
                 self.server_id, other.server_id, peer.server_id), now)

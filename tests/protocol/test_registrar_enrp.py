@@ -524,3 +524,25 @@ def test_taken_over_pe_that_never_reregisters_expires_everywhere(trio: Fabric) -
     assert list(homes["B"]) == [1]
     for name, core in trio.registrars.items():
         assert ids_at(core) == {}, name
+
+
+def test_two_registrars_dying_at_once_are_both_taken_over() -> None:
+    net = Fabric()
+    ids = {"A": A, "B": B, "C": C, "D": 0x40, "E": 0x50}
+    for name, server_id in ids.items():
+        net.registrar(name, server_id)
+    net.advance(6.0)
+    homes = {1: "B", 2: "B", 3: "D", 4: "E"}
+    for pe_id, home in homes.items():
+        pe = net.client(f"pe{pe_id}")
+        register(net, pe, net.connect(pe, home), pe_id)
+
+    net.kill("B")
+    net.kill("D")  # each one's takeover can no longer wait for the other's acknowledgement
+    net.advance(20.0)
+
+    targets = sorted(n.detail["target"] for _, n in net.notifications if n.event == "takeover")
+    assert targets == [B, 0x40]
+    views = [ids_at(core) for core in net.registrars.values()]
+    assert all(view == views[0] for view in views)
+    assert set(views[0]) == set(homes) and set(views[0].values()) <= {A, C, 0x50}

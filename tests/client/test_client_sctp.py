@@ -1,5 +1,6 @@
-"""The client API over real SCTP (usrsctp on loopback): register, resolve, exchange data, and
-fail over to a second PE with the session restored by Cookie Echo when the first one dies."""
+"""The client API over real SCTP on loopback (usrsctp here; kernel SCTP where the kernel has
+it, as in the VM of shared/tools/vm): register, resolve, exchange data, and fail over to a
+second PE with the session restored by Cookie Echo when the first one dies."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from rserpool.aio.pool_element import PeerSession, PoolElement
 from rserpool.aio.pool_user import PoolUser
 from rserpool.transport import SctpParameters, open_endpoint
 
-pytestmark = pytest.mark.usrsctp
 LOCAL = "127.0.0.1"
 POOL = b"usrsctp-echo"
 FAST = SctpParameters(rto_initial_ms=100, rto_min_ms=50, rto_max_ms=200,
@@ -34,29 +34,36 @@ async def echo(session: PeerSession) -> None:
         await session.send((session.cookie_echo or b"-") + b"|" + data)
 
 
-def test_failover_between_two_pes_over_usrsctp() -> None:
-    if not _build_config.HAVE_USRSCTP:
+def require(backend: str) -> None:
+    if backend == "kernel":
+        from rserpool.transport.kernel import kernel_sctp_available
+        available, why = kernel_sctp_available()
+        if not available:
+            pytest.skip(why)
+    elif not _build_config.HAVE_USRSCTP:
         pytest.skip("rserpool was built without libusrsctp (install libusrsctp-dev, rebuild)")
-    try:
-        import rserpool.transport.usrsctp  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"usrsctp transport backend not available: {exc}")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("usrsctp", marks=pytest.mark.usrsctp),
+                                     pytest.param("kernel", marks=pytest.mark.kernel_sctp)])
+def test_failover_between_two_pes(backend: str) -> None:
+    require(backend)
 
     async def main() -> None:
         async with AsyncExitStack() as stack:
-            reg_ep = await stack.enter_async_context(open_endpoint("usrsctp", [LOCAL], 0, FAST))
+            reg_ep = await stack.enter_async_context(open_endpoint(backend, [LOCAL], 0, FAST))
             await stack.enter_async_context(serving(reg_ep, server_id=1))
             registrars = [([LOCAL], reg_ep.port)]
 
             async def pool_element(seed: int) -> tuple[Any, PoolElement]:
-                ep = open_endpoint("usrsctp", [LOCAL], 0, FAST)
+                ep = open_endpoint(backend, [LOCAL], 0, FAST)
                 await ep.open()
                 pe = PoolElement(POOL, ep, registrars=registrars, handler=echo, rng=seed)
                 await pe.start()
                 return ep, pe
 
             first_ep, first = await pool_element(1)
-            pu_ep = await stack.enter_async_context(open_endpoint("usrsctp", [LOCAL], 0, FAST))
+            pu_ep = await stack.enter_async_context(open_endpoint(backend, [LOCAL], 0, FAST))
             pu = await stack.enter_async_context(PoolUser(pu_ep, registrars=registrars))
             [found] = await pu.resolve(POOL)
             assert found.pe_identifier == first.pe_identifier
