@@ -33,5 +33,5 @@ vm-interop: setup
 # (benches/vm_registrar_compare.py; VM_BENCH_ARGS="--pes 1000 --pes 100000 --rounds 2").
 VM_BENCH_ARGS ?= --pes 1000 --rounds 2
 vm-bench: setup
-	VM_RUN='$$PY $(CURDIR)/benches/vm_registrar_compare.py $(VM_BENCH_ARGS)' VM_HOST_INTEROP=0 \
+	VM_RUN='python3 $(CURDIR)/benches/vm_registrar_compare.py $(VM_BENCH_ARGS)' VM_HOST_INTEROP=0 \
 		bash scripts/vm-test.sh

@@ -93,6 +93,16 @@ class TimerCode(IntEnum):
     KEEPALIVE_TIMEOUT = 3
 
 
+cdef tuple _TIMER_CODES = (None, *TimerCode)     # by value, without an enum lookup
+
+
+cdef uint8_t _timer_code(code) except 0:
+    cdef long value = code
+    if value < 1 or value >= len(_TIMER_CODES):
+        raise ValueError(f"{code!r} is not a valid TimerCode")
+    return <uint8_t>value
+
+
 class HandlespaceError(ValueError):
     """A registration the handlespace refuses; `.cause` is the RFC 5354 cause code."""
 
@@ -1006,7 +1016,7 @@ cdef class Handlespace:
         cdef PENode* n = self._node(pool_handle, pe_id)
         if n == NULL:
             return False
-        n.timer_code = TimerCode(code)
+        n.timer_code = _timer_code(code)
         heap_schedule(&self._timers, &n.timer, deadline)
         return True
 
@@ -1023,7 +1033,7 @@ cdef class Handlespace:
         cdef PENode* n = self._node(pool_handle, pe_id)
         if n == NULL or n.timer.pos < 0:
             return None
-        return n.timer.deadline, TimerCode(n.timer_code)
+        return n.timer.deadline, _TIMER_CODES[n.timer_code]
 
     def next_deadline(self):
         """The earliest running PE timer's deadline, or None."""
@@ -1047,7 +1057,7 @@ cdef class Handlespace:
                 return due
             n = <PENode*>slot.owner
             handle = <object>n.pool.handle
-            code = TimerCode(n.timer_code)
+            code = _TIMER_CODES[n.timer_code]
             if code == TimerCode.LIFETIME:
                 element = self._unlink(n)
             else:

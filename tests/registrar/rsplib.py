@@ -17,8 +17,8 @@ from pathlib import Path
 from rserpool.transport.kernel import kernel_sctp_available
 
 RSPLIB = ("rspregistrar", "rspserver", "rspterminal", "hsdump")
-#: Programs run outside the checkout, so that ``python -m rserpool...`` imports the installed
-#: package (in the VM: the wheel) and not the unbuilt source tree of the working directory.
+#: Programs run outside the checkout, so that ``python -m rserpool...`` imports the built
+#: package (in the VM: build/vm-site) and not the unbuilt source tree of the checkout.
 CWD = "/"
 
 
