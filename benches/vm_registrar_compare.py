@@ -5,7 +5,9 @@ shared/tools/vm: ``make vm-bench``; runs wherever kernel SCTP and RSPLIB are ins
     python benches/vm_registrar_compare.py --pes 1000 --pes 100000 --rounds 2
 
 Rounds alternate the two registrars, so load from elsewhere hits both alike; the table
-gives the median rate of each phase and ours / RSPLIB's.
+gives the median rate of each phase and ours / RSPLIB's, and the registrar process's CPU time
+per request over the whole run (a measure that does not depend on whether the load generator
+or the registrar was the bottleneck).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -51,8 +54,14 @@ def _listening(address: str, port: int) -> bool:
         return True
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def registrar(kind: str, address: str, pes: int) -> Iterator[None]:
+def registrar(kind: str, address: str, pes: int) -> Iterator[int]:
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(_command(kind, address, pes), stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd="/")
@@ -63,7 +72,7 @@ def registrar(kind: str, address: str, pes: int) -> Iterator[None]:
                     log.seek(0)
                     raise RuntimeError(f"{kind} registrar did not start: {log.read()!r}")
                 time.sleep(0.5)
-            yield
+            yield proc.pid
         finally:
             proc.terminate()
             try:
@@ -106,10 +115,16 @@ def main(argv: list[str] | None = None) -> int:
             duration=args.duration)
         for round_ in range(args.rounds):
             for kind in ("rsplib", "rserpool") if round_ % 2 == 0 else ("rserpool", "rsplib"):
-                with registrar(kind, address, pes):
+                with registrar(kind, address, pes) as pid:
+                    cpu = cpu_seconds(pid)
                     result = load.run(config)
+                    cpu = cpu_seconds(pid) - cpu
+                requests = sum(p.replies for p in result.phases.values())
                 print("\n".join(load.describe(result, f"{kind:<8}")), flush=True)
-                raw.append({"registrar": kind, **result.as_dict()})
+                print(f"{kind:<8} CPU {cpu:.2f} s for {requests:,} requests: "
+                      f"{cpu / requests * 1e6:,.0f} us per request", flush=True)
+                raw.append({"registrar": kind, "cpu_s": cpu, **result.as_dict()})
+                rates.setdefault((pes, "cpu_us", kind), []).append(cpu / requests * 1e6)
                 for phase, rate in result.rates().items():
                     rates.setdefault((pes, phase, kind), []).append(rate)
     print(f"\nmedian rates on kernel SCTP ({address}), requests per second:")
@@ -120,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             ours = statistics.median(rates[(pes, phase, "rserpool")])
             print(f"{pes:>8,} {phase:<11} {theirs:>13,.0f} {ours:>10,.0f} "
                   f"{ours / theirs if theirs else float('inf'):>6.2f}x")
+        theirs = statistics.median(rates[(pes, "cpu_us", "rsplib")])
+        ours = statistics.median(rates[(pes, "cpu_us", "rserpool")])
+        print(f"{pes:>8,} {'CPU us/req':<11} {theirs:>13,.0f} {ours:>10,.0f} "
+              f"{ours / theirs:>6.2f}x (lower is better)")
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1))
     return 0
