@@ -30,7 +30,7 @@ export RSPVM_ID=${RSPVM_ID:-4}
 T0=$SECONDS
 step() { echo "vm-test: [$((SECONDS - T0))s] $*"; }
 
-[ -x "$VM/run-vm.sh" ] || { echo "vm-test: no VM tools at $VM (set RSERPOOL_SHARED)" >&2; exit 2; }
+[ -f "$VM/run-vm.sh" ] || { echo "vm-test: no VM tools at $VM (set RSERPOOL_SHARED)" >&2; exit 2; }
 [ -x "$PY" ] || { echo "vm-test: run 'make setup' first" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "vm-test: the VM tools need root" >&2; exit 2; }
 
@@ -65,7 +65,7 @@ echo "$stamp" > "$SITE/.stamp"
 fi
 T_WHEELS=$SECONDS
 
-status=$("$VM/run-vm.sh" status --id "$RSPVM_ID" 2>&1 || true)
+status=$(bash "$VM/run-vm.sh" status --id "$RSPVM_ID" 2>&1 || true)
 started=0
 if grep -q ': running' <<<"$status"; then
     grep -q " $ROOT $ROOT " <<<"$status" \
@@ -73,10 +73,10 @@ if grep -q ': running' <<<"$status"; then
     step "reusing running VM rspvm$RSPVM_ID"
 else
     step "booting VM rspvm$RSPVM_ID (software emulation: slow)"
-    "$VM/run-vm.sh" start --id "$RSPVM_ID" --share "$ROOT"
+    bash "$VM/run-vm.sh" start --id "$RSPVM_ID" --share "$ROOT"
     started=1
 fi
-stop_vm() { [ "$started" = 0 ] || "$VM/run-vm.sh" stop --id "$RSPVM_ID" >/dev/null 2>&1 || true; }
+stop_vm() { [ "$started" = 0 ] || bash "$VM/run-vm.sh" stop --id "$RSPVM_ID" >/dev/null 2>&1 || true; }
 trap stop_vm EXIT
 T_BOOT=$SECONDS
 
@@ -97,7 +97,7 @@ else
 python3 -P -m pytest -p no:cacheprovider -rsP -m kernel_sctp ${FILES[*]} $*"
 fi
 set +e
-"$VM/run-vm.sh" exec --id "$RSPVM_ID" "$GUEST_SCRIPT"
+bash "$VM/run-vm.sh" exec --id "$RSPVM_ID" "$GUEST_SCRIPT"
 rc=$?
 T_TESTS=$SECONDS
 rc_host=0
