@@ -41,7 +41,8 @@ class MobilityEvent:
     a bound one), ``bound`` / ``unbound`` (bindx add / remove issued), ``acknowledged`` /
     ``removed`` (the peer of ``assoc`` acknowledged the ADD-IP / DELETE-IP), ``peer-primary``
     (the peer of ``assoc`` was asked to send to ``address``), ``timeout`` (the peer of
-    ``assoc`` did not acknowledge in time: the association is probably dead),
+    ``assoc`` did not acknowledge in time: it moved too, or is gone), ``deferred`` (vanished
+    addresses stay bound until the associations that did not confirm the new ones are gone),
     ``re-registered`` (the pool element re-registered; ``detail`` lists its addresses),
     ``handover`` (a change is complete; ``detail``: the addresses now in use),
     ``error`` (a transport call failed; ``detail`` says which).
@@ -73,7 +74,7 @@ class Mobility:
         *,
         interfaces: Iterable[str] | None = None,
         prefixes: Iterable[str] | None = None,
-        asconf_timeout: float = 2.0,
+        asconf_timeout: float = 1.0,
         on_event: Callable[[MobilityEvent], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -88,6 +89,7 @@ class Mobility:
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._registered: list[str] = []
 
     # ----- life cycle
 
@@ -177,47 +179,70 @@ class Mobility:
         added = [a for a, (_, name) in sorted(host.items())
                  if a not in bound and self.allowed(a, name)]
         vanished = [a for a in bound if a not in host]
-        if not added and len(vanished) == len(bound):
-            return  # nothing left to move to: wait for a new address (break-before-make)
+        if not added and vanished and len(vanished) == len(bound):
+            self._strand()
+            return
         if not added and not vanished:
             return
         started = asyncio.get_running_loop().time()
         for address in added:
             await ep.bindx_add(address, wait=False)
             self._emit("bound", address)
-        for address in vanished:
-            await ep.bindx_remove(address, wait=False)
-            self._emit("unbound", address)
+        if added:
+            await asyncio.gather(*(self._adopt(assoc, added) for assoc in ep.associations()))
         live = [a for a in bound if a not in vanished] + added
-        registrar = self._registrar_assoc()
-        moves = [self._move(assoc, added, vanished, live if assoc == registrar else None)
-                 for assoc in ep.associations()]
-        if registrar not in ep.associations():
-            self._reregister(live)  # sent when the PE next reaches a registrar
-        await asyncio.gather(*moves)
+        if vanished:
+            # usrsctp crashes when a DELETE-IP meets an association whose peer never
+            # acknowledged our ADD-IP (a peer that moved too): keep the vanished address
+            # bound until such associations are gone, and try again later.
+            waiting = [assoc for assoc in ep.associations() if not self._confirmed(assoc, live)]
+            if waiting:
+                self._emit("deferred", ",".join(vanished),
+                           detail=f"associations {waiting} have not confirmed {live}")
+                asyncio.get_running_loop().call_later(self.asconf_timeout, self._dirty.set)
+            else:
+                for address in vanished:
+                    await ep.bindx_remove(address, wait=False)
+                    self._emit("unbound", address)
+                await asyncio.gather(*(self._release(assoc, vanished)
+                                       for assoc in ep.associations()))
+        if live != self._registered:
+            self._reregister(live)
         elapsed = asyncio.get_running_loop().time() - started
         self._emit("handover", None, detail=f"{','.join(live)} in {elapsed:.3f} s")
 
-    async def _move(self, assoc: int, added: Sequence[str], vanished: Sequence[str],
-                    reregister: list[str] | None) -> None:
-        """One association: wait for the peer's acknowledgements, point it at the new
-        address, and (the registrar's) re-register once the registrar knows the addresses."""
+    def _strand(self) -> None:
+        """The endpoint lost its last address: abort its associations."""
+        for assoc in self.endpoint.associations():
+            try:
+                self.endpoint.abort(assoc)
+                self._emit("aborted", None, assoc)
+            except TransportError as exc:
+                self._emit("error", None, assoc, detail=str(exc))
+
+    def _confirmed(self, assoc: int, addresses: Sequence[str]) -> bool:
         try:
-            for address in added:
-                if await self._acknowledged(assoc, address, present=True):
-                    self._emit("acknowledged", address, assoc)
-            if added and await self._acknowledged(assoc, added[0], present=True, wait=False):
-                try:
-                    self.endpoint.set_peer_primary(assoc, added[0])
-                    self._emit("peer-primary", added[0], assoc)
-                except TransportError as exc:
-                    self._emit("error", added[0], assoc, detail=str(exc))
-            for address in vanished:
-                if await self._acknowledged(assoc, address, present=False):
-                    self._emit("removed", address, assoc)
-        finally:
-            if reregister is not None:
-                self._reregister(reregister)
+            return all(self.endpoint.acknowledged(assoc, a, True) for a in addresses)
+        except TransportError:
+            return True  # gone meanwhile
+
+    async def _adopt(self, assoc: int, added: Sequence[str]) -> None:
+        """Wait for the peer's ADD-IP acknowledgements, then point it at the new address."""
+        for address in added:
+            if not await self._acknowledged(assoc, address, present=True):
+                return
+            self._emit("acknowledged", address, assoc)
+        try:
+            self.endpoint.set_peer_primary(assoc, added[0])
+            self._emit("peer-primary", added[0], assoc)
+        except TransportError as exc:
+            self._emit("error", added[0], assoc, detail=str(exc))
+
+    async def _release(self, assoc: int, vanished: Sequence[str]) -> None:
+        """Wait for the peer's DELETE-IP acknowledgements."""
+        for address in vanished:
+            if await self._acknowledged(assoc, address, present=False):
+                self._emit("removed", address, assoc)
 
     async def _acknowledged(self, assoc: int, address: str, *, present: bool,
                             wait: bool = True) -> bool:
@@ -236,15 +261,11 @@ class Mobility:
                 return False
             await asyncio.sleep(_POLL_S)
 
-    def _registrar_assoc(self) -> int | None:
-        pe = self.pool_element
-        return None if pe is None else pe.core.registrar_assoc
-
     def _reregister(self, addresses: list[str]) -> None:
+        self._registered = list(addresses)
         if self.pool_element is not None and addresses:
             self.pool_element.set_addresses(addresses)
-            self._emit("re-registered", None, self._registrar_assoc(),
-                       detail=",".join(addresses))
+            self._emit("re-registered", None, detail=",".join(addresses))
 
     def _emit(self, kind: str, address: str | None, assoc: int | None = None, *,
               detail: str = "") -> None:

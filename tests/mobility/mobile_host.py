@@ -87,7 +87,8 @@ async def pool_element(registrar: str, pool: str, address: str, port: int,
     async with ep, PoolElement(pool, ep, registrars=[([registrar], ASAP_PORT)],
                                handler=echo) as pe:
         assert isinstance(ep, usrsctp.UsrsctpEndpoint)
-        async with Mobility(ep, pe, prefixes=prefix.split(","), on_event=host.mobility_event) as mob:
+        async with Mobility(ep, pe, prefixes=prefix.split(","),
+                            on_event=host.mobility_event) as mob:
 
             async def events() -> list[dict[str, Any]]:
                 return host.events
@@ -137,19 +138,9 @@ async def pool_user(registrar: str, pool: str, address: str, prefix: str) -> Non
     usrsctp.configure(UDP_PORT)
     ep = open_endpoint("usrsctp", [address], 0, PU_PARAMS)
     async with ep, PoolUser(ep, registrars=[([registrar], ASAP_PORT)],
-                            on_peer_address=peer_address, connect_timeout=2.0,
+                            on_peer_address=peer_address, connect_timeout=1.0,
                             max_failover_rounds=40, retry_interval=0.5) as pu:
         assert isinstance(ep, usrsctp.UsrsctpEndpoint)
-        orig = pu._notify
-        def dbg(note):  # DEBUG
-            logging.info("notify %s %s", note.event, note.detail)
-            orig(note)
-        pu.driver._on_notify = dbg
-        orig_conn = pu.driver._connect
-        def dbgc(action):  # DEBUG
-            logging.info("connect %s", action)
-            orig_conn(action)
-        pu.driver._connect = dbgc
         async with Mobility(ep, prefixes=prefix.split(","), on_event=host.mobility_event) as mob:
             session = await pu.connect(pool)
             pinger = Pinger(session)

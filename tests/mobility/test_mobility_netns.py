@@ -15,6 +15,7 @@ with links into nets C and D; a router joins the five nets. Each host runs its o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -26,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from registrar.daemon import Daemon
+
 from rserpool import HAVE_USRSCTP
 
 pytestmark = [pytest.mark.usrsctp, pytest.mark.netns, pytest.mark.slow]
@@ -210,7 +211,7 @@ def first(events: list[dict[str, Any]], kind: str, after: float = 0.0, **match: 
 
 def largest_gap(replies: list[list[Any]], start: float, end: float) -> float:
     times = [r[3] for r in replies if start - 1 <= r[3] <= end + 5]
-    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def test_make_before_break_moves_pe_without_loss(testbed: Hosts, tmp_path: Path) -> None:
