@@ -58,7 +58,6 @@ _ADDR_STATES = {
 _T = TypeVar("_T")
 _ASCONF_POLL_S = 0.01
 _MAX_INIT_RETRANSMITS = 8
-_USER_ABORT = 12  # SCTP error cause "User-Initiated Abort"
 _SEND_RETRY_MIN_S = 0.0005
 _SEND_RETRY_MAX_S = 0.002
 
@@ -375,16 +374,10 @@ class UsrsctpEndpoint(Endpoint):
         self._call(lambda s: s.end(assoc, False), "shutdown")
 
     def abort(self, assoc: int) -> None:
-        """Abort; like the kernel and memory backends, report the association LOST with
-        cause 12 (user-initiated abort): usrsctp tells the aborting side nothing."""
         self._call(lambda s: s.end(assoc, True), "abort")
-        known = self._peers.pop(assoc, None)
-        if known is not None and assoc not in self._connecting:
-            self._queue.append(AssociationChange(
-                assoc, AssociationState.LOST, tuple(known[0]), known[1], _USER_ABORT))
-            readers, self._readers = self._readers, []
-            for fut in readers:
-                _wake(fut)
+        # usrsctp queues the LOST notification at once but may not call the upcall for it:
+        # read it now, or an endpoint with no other traffic would never report it.
+        self._pump()
 
     # -- data
 
