@@ -15,7 +15,6 @@ from libc.string cimport memcmp, memcpy, memset
 
 import ipaddress
 
-ctypedef unsigned char uchar
 
 # ---------------------------------------------------------------------------------------------
 # Constants and limits
@@ -273,14 +272,6 @@ cdef class Transport:
     is either the decoded message (no copy) or a blob built by the constructor.
     """
 
-    cdef public uint16_t port
-    cdef uint32_t _aux        # transport use (SCTP, TCP) or DCCP service code
-    cdef uint16_t _pt         # parameter type
-    cdef uint16_t _hlen       # TLV header + fixed fields: 8, or 12 for DCCP
-    cdef bytes _buf
-    cdef Py_ssize_t _off
-    cdef Py_ssize_t _blen
-    cdef tuple _addr_cache
     __hash__ = None
 
     cdef inline const uchar* _bp(self) noexcept:
@@ -661,10 +652,6 @@ cdef class Policy:
     cannot be set; changing policy_type clears the fields the new type does not carry.
     """
 
-    cdef uint32_t _ptype
-    cdef int _layout          # field mask of _policy_layout(_ptype)
-    cdef int _tlvlen
-    cdef uint32_t _v[7]
     __hash__ = None
 
     def __init__(self, policy_type, weight=0, priority=0, load=0, load_degradation=0,
@@ -875,14 +862,6 @@ cdef class PoolElement:
     until then it encodes them by copying their (validated, canonical) bytes.
     """
 
-    cdef public uint32_t pe_identifier
-    cdef public uint32_t home_enrp_server_identifier
-    cdef public int32_t registration_life
-    cdef Transport _user_transport
-    cdef Policy _policy
-    cdef Transport _asap_transport
-    cdef bytes _raw           # decoded message holding the not yet built sub-parameters
-    cdef Py_ssize_t _ut_off, _ut_len, _pol_off, _pol_len, _at_off, _at_len
     __hash__ = None
 
     def __init__(self, pe_identifier, home_enrp_server_identifier, registration_life,
@@ -1059,6 +1038,62 @@ cdef PoolElement _dec_pe(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
     if state < 2:
         _pe_fail(r, pos, end, pos, 3 + state)
     return pe
+
+
+cdef void pe_fields(PoolElement pe, PEFields* out) noexcept:
+    """Policy type and values, user transport type and use of pe, from its objects or, for a
+    decoded pool element whose sub-parameters are not built yet, from their canonical bytes."""
+    cdef const uchar* p
+    cdef Policy pol
+    cdef Transport tr
+    cdef int layout, i
+    cdef uint32_t aux
+    if pe._pol_len:     # canonical: exactly the fields of its (known) type, in wire order
+        p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._pol_off
+        out.policy_type = rd32(p + 4)
+        layout = _policy_layout(out.policy_type)
+        p += 8
+        for i in range(7):
+            if layout & (1 << i):
+                out.values[i] = rd32(p)
+                p += 4
+            else:
+                out.values[i] = 0
+    else:
+        pol = pe._policy
+        out.policy_type = pol._ptype
+        memcpy(out.values, pol._v, sizeof(pol._v))
+    if pe._ut_len:
+        p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._ut_off
+        out.transport_type = <uint16_t>rd16(p)
+        aux = rd16(p + 6)
+    else:
+        tr = pe._user_transport
+        out.transport_type = tr._pt
+        aux = tr._aux
+    if out.transport_type == P_SCTP or out.transport_type == P_TCP:
+        out.transport_use = <uint16_t>aux
+    else:
+        out.transport_use = 0
+
+
+cdef Py_ssize_t pe_address_count(PoolElement pe) noexcept:
+    """Number of addresses of pe's user transport, without building it."""
+    cdef const uchar* p
+    cdef Py_ssize_t i = 0, n = 0, size
+    cdef Transport tr
+    if pe._ut_len:
+        p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._ut_off
+        i = 12 if rd16(p) == P_DCCP else 8
+        size = pe._ut_len
+    else:
+        tr = pe._user_transport
+        p = tr._bp()
+        size = tr._blen
+    while i < size:
+        i += 8 if p[i + 1] == P_IPV4 else 20
+        n += 1
+    return n
 
 
 cdef int _other_param(_Reader r, Py_ssize_t q, uint32_t at, Py_ssize_t alen,
