@@ -19,50 +19,7 @@ import ipaddress
 # ---------------------------------------------------------------------------------------------
 # Constants and limits
 
-cdef enum:
-    _UNRECOGNIZED_PARAMETER = 1
-    _UNRECOGNIZED_MESSAGE = 2
-    _INVALID_VALUES = 3
-    C_MAX_MESSAGE_SIZE = 65535
-    C_MAX_POOL_HANDLE_LENGTH = 32
-    C_MAX_ADDRESSES = 64
-    C_MAX_HR_ITEMS = 128
-    C_MAX_HT_ELEMENTS = 1024
-    P_IPV4 = 0x01
-    P_IPV6 = 0x02
-    P_DCCP = 0x03
-    P_SCTP = 0x04
-    P_TCP = 0x05
-    P_UDP = 0x06
-    P_UDPLITE = 0x07
-    P_POLICY = 0x08
-    P_HANDLE = 0x09
-    P_PE = 0x0a
-    P_SERVER_INFO = 0x0b
-    P_ERROR = 0x0c
-    P_COOKIE = 0x0d
-    P_PE_ID = 0x0e
-    P_CHECKSUM = 0x0f
-    P_HROPT = 0x3f
-    P_HROPT_WIRE = 0x803f
-    B_TRANSPORTS = (1 << P_DCCP) | (1 << P_SCTP) | (1 << P_TCP) | (1 << P_UDP) | (1 << P_UDPLITE)
-    B_HROPT = 1 << 16
-    F_W = 1
-    F_P = 2
-    F_L = 4
-    F_LD = 8
-    F_LDPF = 16
-    F_WDPF = 32
-    F_D = 64
-    A_HANDLE = 1 << P_HANDLE
-    A_PE = 1 << P_PE
-    A_PE_ID = 1 << P_PE_ID
-    A_POLICY = 1 << P_POLICY
-    A_ERROR = 1 << P_ERROR
-    A_COOKIE = 1 << P_COOKIE
-    A_CHECKSUM = 1 << P_CHECKSUM
-    A_SERVER = 1 << P_SERVER_INFO
-
+# (the C constants of the format, the byte readers and _policy_layout are in wire.pxd)
 
 
 PPID_ASAP = 11
@@ -121,13 +78,7 @@ cdef int _fail(int cause, Py_ssize_t offset, str msg, bytes info=b"", bint repor
 
 
 # ---------------------------------------------------------------------------------------------
-# Byte helpers
-
-cdef inline uint32_t rd16(const uchar* p) noexcept nogil:
-    return (<uint32_t>p[0] << 8) | p[1]
-
-cdef inline uint32_t rd32(const uchar* p) noexcept nogil:
-    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+# Byte helpers (rd16, rd32: wire.pxd)
 
 cdef inline void wr16(uchar* p, uint32_t v) noexcept nogil:
     p[0] = <uchar>(v >> 8)
@@ -599,36 +550,6 @@ cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t 
 # ---------------------------------------------------------------------------------------------
 # Member selection policy
 
-# Field bits, in wire order: weight, priority, load, load_degradation, load_dpf, weight_dpf,
-# distance. The high byte is how many fields RSPLIB requires (it sends PLU without degradation).
-
-cdef int _policy_layout(uint32_t t) noexcept nogil:
-    """Field mask | (minimum field count << 8), or -1 for an unknown policy type."""
-    if t == 0x1 or t == 0x3:                      # RR, Random
-        return 0
-    if t == 0x2 or t == 0x4:                      # WRR, WRAND
-        return F_W | (1 << 8)
-    if t == 0x5:                                  # Priority
-        return F_P | (1 << 8)
-    if t == 0x40000001UL or t == 0x40000004UL:        # LU, RLU
-        return F_L | (1 << 8)
-    if t == 0x40000002UL:                           # LUD
-        return F_L | F_LD | (2 << 8)
-    if t == 0x40000003UL:                           # PLU (RFC 5356: load + degradation)
-        return F_L | F_LD | (1 << 8)
-    if t == 0xb0001001UL:                           # randomized priority LU
-        return F_L | (1 << 8)
-    if t == 0xb0001002UL or t == 0xb0001003UL or t == 0xb0001004UL:   # RLUD, PLUD, RPLUD
-        return F_L | F_LD | (2 << 8)
-    if t == 0xb0002001UL:                           # WRAND-DPF
-        return F_W | F_WDPF | F_D | (3 << 8)
-    if t == 0xb0002002UL:                           # LU-DPF
-        return F_L | F_LDPF | F_D | (3 << 8)
-    if t == 0xb0002003UL:                           # LUD-DPF
-        return F_L | F_LD | F_LDPF | F_D | (4 << 8)
-    return -1
-
-
 _POLICY_FIELD_NAMES = ("weight", "priority", "load", "load_degradation", "load_dpf",
                        "weight_dpf", "distance")
 
@@ -1038,62 +959,6 @@ cdef PoolElement _dec_pe(_Reader r, Py_ssize_t pos, Py_ssize_t vlen):
     if state < 2:
         _pe_fail(r, pos, end, pos, 3 + state)
     return pe
-
-
-cdef void pe_fields(PoolElement pe, PEFields* out) noexcept:
-    """Policy type and values, user transport type and use of pe, from its objects or, for a
-    decoded pool element whose sub-parameters are not built yet, from their canonical bytes."""
-    cdef const uchar* p
-    cdef Policy pol
-    cdef Transport tr
-    cdef int layout, i
-    cdef uint32_t aux
-    if pe._pol_len:     # canonical: exactly the fields of its (known) type, in wire order
-        p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._pol_off
-        out.policy_type = rd32(p + 4)
-        layout = _policy_layout(out.policy_type)
-        p += 8
-        for i in range(7):
-            if layout & (1 << i):
-                out.values[i] = rd32(p)
-                p += 4
-            else:
-                out.values[i] = 0
-    else:
-        pol = pe._policy
-        out.policy_type = pol._ptype
-        memcpy(out.values, pol._v, sizeof(pol._v))
-    if pe._ut_len:
-        p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._ut_off
-        out.transport_type = <uint16_t>rd16(p)
-        aux = rd16(p + 6)
-    else:
-        tr = pe._user_transport
-        out.transport_type = tr._pt
-        aux = tr._aux
-    if out.transport_type == P_SCTP or out.transport_type == P_TCP:
-        out.transport_use = <uint16_t>aux
-    else:
-        out.transport_use = 0
-
-
-cdef Py_ssize_t pe_address_count(PoolElement pe) noexcept:
-    """Number of addresses of pe's user transport, without building it."""
-    cdef const uchar* p
-    cdef Py_ssize_t i = 0, n = 0, size
-    cdef Transport tr
-    if pe._ut_len:
-        p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._ut_off
-        i = 12 if rd16(p) == P_DCCP else 8
-        size = pe._ut_len
-    else:
-        tr = pe._user_transport
-        p = tr._bp()
-        size = tr._blen
-    while i < size:
-        i += 8 if p[i + 1] == P_IPV4 else 20
-        n += 1
-    return n
 
 
 cdef int _other_param(_Reader r, Py_ssize_t q, uint32_t at, Py_ssize_t alen,
