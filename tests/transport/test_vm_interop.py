@@ -34,7 +34,7 @@ PEER = Path(__file__).with_name("usrsctp_peer.py")
 
 
 def vm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(RUN_VM), *args], capture_output=True, text=True)
+    return subprocess.run(["bash", str(RUN_VM), *args], capture_output=True, text=True)
 
 
 def why_no_vm() -> str | None:
@@ -84,7 +84,7 @@ class GuestEcho:
         command = (f"cd {ROOT} && PYTHONPATH={SITE} python3 -P tests/transport/kernel_echo.py 0 "
                    + " ".join(GUEST))
         self.proc = subprocess.Popen(
-            [str(RUN_VM), "exec", "--id", str(VM_ID), command],
+            ["bash", str(RUN_VM), "exec", "--id", str(VM_ID), command],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
         )
         assert self.proc.stdout is not None
