@@ -404,7 +404,6 @@ cdef class Socket:
             raise _oserror(errno, "usrsctp_socket")
         cdef int on = 1
         cdef sctp_event ev
-        cdef sctp_udpencaps encaps
         try:
             self._check(usrsctp_set_non_blocking(self.so, 1), "set_non_blocking")
             self._check(usrsctp_setsockopt(self.so, IPPROTO_SCTP, SCTP_RECVRCVINFO, &on,
@@ -419,12 +418,7 @@ cdef class Socket:
                 ev.se_on = 1
                 self._check(usrsctp_setsockopt(self.so, IPPROTO_SCTP, SCTP_EVENT, &ev,
                                                sizeof(ev)), "SCTP_EVENT")
-            memset(&encaps, 0, sizeof(encaps))
-            encaps.sue_address.ss_family = family
-            encaps.sue_assoc_id = SCTP_FUTURE_ASSOC
-            encaps.sue_port = htons(<uint16_t>remote_udp_port)
-            self._check(usrsctp_setsockopt(self.so, IPPROTO_SCTP, SCTP_REMOTE_UDP_ENCAPS_PORT,
-                                           &encaps, sizeof(encaps)), "SCTP_REMOTE_UDP_ENCAPS_PORT")
+            self.set_remote_udp_port(remote_udp_port)
             self._check(usrsctp_set_upcall(self.so, _upcall, self.fdbox), "set_upcall")
         except BaseException:
             self.close()
@@ -499,6 +493,16 @@ cdef class Socket:
         cdef socklen_t n = _to_sockaddr(address, port, &ss)
         self._check(usrsctp_bind(self._live(), <sockaddr *>&ss, n), f"bind {address}")
         return port or self.local_addresses(0)[0][1]
+
+    def set_remote_udp_port(self, int remote_udp_port):
+        """The UDP encapsulation port that associations started from now on send to."""
+        cdef sctp_udpencaps encaps
+        memset(&encaps, 0, sizeof(encaps))
+        encaps.sue_address.ss_family = self.family
+        encaps.sue_assoc_id = SCTP_FUTURE_ASSOC
+        encaps.sue_port = htons(<uint16_t>remote_udp_port)
+        self._check(usrsctp_setsockopt(self._live(), IPPROTO_SCTP, SCTP_REMOTE_UDP_ENCAPS_PORT,
+                                       &encaps, sizeof(encaps)), "SCTP_REMOTE_UDP_ENCAPS_PORT")
 
     def listen(self):
         """Accept associations from peers."""

@@ -3,7 +3,9 @@
 A ``Session`` is an association to some PE of a pool. When that PE fails the session reports
 it unreachable, re-resolves the pool handle, connects to another PE and restores its state
 there with a Cookie Echo of the last Cookie received; ``send`` waits meanwhile and
-``receive`` goes on with the new PE's data.
+``receive`` goes on with the new PE's data. Messages the dying association had accepted but
+not delivered come back from the transport (``SendFailed``) and are sent again to the new PE
+after the Cookie Echo; a message sent during the failover may overtake them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ event                    detail                         meaning
 ======================== ============================== =====================================
 ``registrar-up``         assoc (int)                    a registrar association is usable
 ``registrar-down``       assoc (int)                    it was lost or abandoned; hunting
-``registered``           PE identifier (int)            first accepted (re-)registration
+``registered``           PE identifier (int)            accepted after being unregistered
 ``registration-rejected`` :class:`Rejected`             the registrar refused the PE
 ``home-registrar``       server identifier (int)        a keep-alive with H flag moved the PE
 ``deregistered``         PE identifier (int)            Deregistration Response arrived

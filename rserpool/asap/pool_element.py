@@ -79,7 +79,10 @@ class PoolElementCore:
                                   retry_interval=retry_interval,
                                   announce_timeout=announce_timeout)
         self.registered = False
-        """True once the registrar accepted the PE (until a rejection or deregistration)."""
+        """True while the current registrar holds the PE: set by an accepted registration,
+        cleared by a rejection, a deregistration, or the loss of the registrar (which drops
+        the PEs registered over that association); ``registered`` is notified each time it
+        becomes True."""
         self.closed = False
         self._started = False
         self._closing = False
@@ -167,6 +170,7 @@ class PoolElementCore:
         self._request = self._request_deadline = None
         if self._closing:
             return self._finish()
+        self.registered = False
         return self.hunt.lost(assoc, now)
 
     def receive(self, assoc: int, message: Any, now: float) -> list[Action]:
@@ -201,6 +205,7 @@ class PoolElementCore:
             self._request = self._request_deadline = None
             if self._closing:
                 return actions + self._finish()
+            self.registered = False
             actions += self.hunt.abandon(now)  # no answer: try another registrar
         if self._reregister_at is not None and now >= self._reregister_at:
             actions += self._register(now)

@@ -58,6 +58,7 @@ _MAX_INIT_ATTEMPTS = 8  # Linux's default sctp max_init_retransmits
 _EPHEMERAL_PORTS = range(49152, 65536)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _norm(address: str) -> str:
     try:
         return str(ipaddress.ip_address(address))
@@ -269,6 +270,13 @@ class MemoryNetwork:
 
 class _Assoc:
     """One end of an association."""
+
+    __slots__ = (
+        "_control", "_control_busy", "_early", "_keys", "_lost_timer", "_pending", "_rx_held",
+        "_rx_next", "_ssn", "_unacked", "closing", "dead", "endpoint", "id", "network",
+        "outstanding", "peer", "peer_addrs", "peer_port", "primary", "shutdown_received",
+        "shutdown_sent", "streams", "unreachable", "up_waiters", "writers",
+    )
 
     def __init__(self, endpoint: MemoryEndpoint, peer_addrs: list[str], peer_port: int) -> None:
         self.endpoint = endpoint
@@ -582,7 +590,7 @@ class MemoryEndpoint(Endpoint):
         self._addresses: list[str] = []
         for address in addresses:
             address = _norm(address)
-            if ipaddress.ip_address(address).is_unspecified:
+            if address in ("0.0.0.0", "::"):
                 raise TransportError(errno.EINVAL, "bind explicit addresses", address)
             if address not in self._addresses:
                 self._addresses.append(address)

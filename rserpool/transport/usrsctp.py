@@ -13,6 +13,7 @@ import errno
 import ipaddress
 import os
 import socket
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -56,6 +57,13 @@ _ADDR_STATES = {
     6: PeerAddressState.CONFIRMED,
 }
 _T = TypeVar("_T")
+
+
+def _norm(address: str) -> str:
+    return str(ipaddress.ip_address(address))
+
+
+_OPEN: weakref.WeakSet[UsrsctpEndpoint] = weakref.WeakSet()  # this process's open endpoints
 _ASCONF_POLL_S = 0.01
 _MAX_INIT_RETRANSMITS = 8
 _SEND_RETRY_MIN_S = 0.0005
@@ -111,8 +119,10 @@ def _wake(fut: asyncio.Future[None]) -> None:
 class UsrsctpEndpoint(Endpoint):
     """A one-to-many SCTP endpoint on the process's usrsctp stack.
 
-    ``remote_udp_port`` is the UDP encapsulation port of peers (default: our own, which is
-    right when every process uses the same configured port, and within one process)."""
+    ``remote_udp_port`` is the UDP encapsulation port of peers in other processes (default:
+    our own, right when every host runs one stack on the same port). Endpoints of this
+    process's own stack are always reached on its own port, so a PU can connect to a PE of
+    the same process while a registrar elsewhere is reached on ``remote_udp_port``."""
 
     def __init__(
         self,
@@ -163,8 +173,7 @@ class UsrsctpEndpoint(Endpoint):
             self._loop = asyncio.get_running_loop()
             self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             family = socket.AF_INET6 if 6 in versions else socket.AF_INET
-            remote = self._remote_udp_port or _lib.udp_port()
-            self._sock = _lib.Socket(family, self._efd, remote)
+            self._sock = _lib.Socket(family, self._efd, self._default_remote_udp_port())
             self._sock.configure(
                 p.rto_initial_ms, p.rto_min_ms, p.rto_max_ms, p.heartbeat_interval_ms,
                 p.path_max_retransmissions, p.association_max_retransmissions,
@@ -175,6 +184,7 @@ class UsrsctpEndpoint(Endpoint):
                 await self._bindx_add(address)
             self._sock.listen()
             self._loop.add_reader(self._efd, self._on_wakeup)
+            _OPEN.add(self)
         except OSError as exc:
             self._release()
             if isinstance(exc, TransportError):
@@ -209,7 +219,20 @@ class UsrsctpEndpoint(Endpoint):
             if not reader.done():
                 reader.set_result(None)
 
+    def _default_remote_udp_port(self) -> int:
+        return self._remote_udp_port or _lib.udp_port()
+
+    def _remote_udp_port_for(self, addresses: Sequence[str], port: int) -> int:
+        """Our own UDP port for an endpoint of this process's stack, else the default."""
+        wanted = {_norm(a) for a in addresses}
+        for endpoint in list(_OPEN):
+            if endpoint._port == port and endpoint._sock is not None and wanted & {
+                    _norm(a) for a in endpoint.local_addresses()}:
+                return int(_lib.udp_port())
+        return self._default_remote_udp_port()
+
     def _release(self) -> None:
+        _OPEN.discard(self)
         if self._monitoring:
             _monitor.release()
             self._monitoring = False
@@ -344,8 +367,17 @@ class UsrsctpEndpoint(Endpoint):
     # -- associations
 
     async def connect(self, addresses: Sequence[str], port: int) -> int:
+        sock = self._live()
+        default = self._default_remote_udp_port()
         try:
-            assoc = self._live().connectx(list(addresses), port)
+            remote = self._remote_udp_port_for(addresses, port)
+            if remote != default:
+                sock.set_remote_udp_port(remote)
+            try:
+                assoc = sock.connectx(list(addresses), port)
+            finally:
+                if remote != default:
+                    sock.set_remote_udp_port(default)
         except (OSError, ValueError) as exc:
             code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EINVAL
             raise TransportError(code, f"connect failed: {exc}", ",".join(addresses)) from exc

@@ -158,8 +158,11 @@ def test_lost_registrar_fails_over_and_registers_again() -> None:
     assert notified(actions, "registrar-down") == [1]
     connect = one_connect(actions)
     assert (connect.addresses, connect.port) == REG_B
+    assert not core.registered  # registrar A dropped it with the association
     sent = one_send(core.association_up(2, ["10.0.0.2"], 12.1, connect.key), wire.Registration)
     assert sent.assoc == 2
+    actions = core.receive(2, wire.RegistrationResponse(POOL, core.pe_identifier), 12.2)
+    assert notified(actions, "registered") == [core.pe_identifier] and core.registered
 
 
 def test_unanswered_registration_fails_over_to_another_registrar() -> None:

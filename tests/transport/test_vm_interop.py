@@ -29,12 +29,12 @@ NETNS = os.environ.get("RSPVM_NETNS", "rspvm")
 GUEST = [f"10.213.0.{10 + VM_ID}", f"10.213.1.{10 + VM_ID}"]
 HOST = ["10.213.0.1", "10.213.1.1"]
 NEW_HOST = f"10.213.0.{100 + VM_ID}"  # an address the host side gains during the test
-GUEST_PYTHON = "/root/rserpool-venv/bin/python"  # what scripts/vm-test.sh installs
+SITE = ROOT / "build" / "vm-site"  # rserpool and pysctp for the guest (scripts/vm-test.sh)
 PEER = Path(__file__).with_name("usrsctp_peer.py")
 
 
 def vm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(RUN_VM), *args], capture_output=True, text=True)
+    return subprocess.run(["bash", str(RUN_VM), *args], capture_output=True, text=True)
 
 
 def why_no_vm() -> str | None:
@@ -45,8 +45,8 @@ def why_no_vm() -> str | None:
         return f"VM rspvm{VM_ID} is not running: `make vm-test` runs this test"
     if f" {ROOT} {ROOT} " not in status:
         return f"VM rspvm{VM_ID} runs without {ROOT} shared"
-    if vm("exec", "--id", str(VM_ID), f"test -x {GUEST_PYTHON}").returncode != 0:
-        return f"rserpool is not installed in the VM ({GUEST_PYTHON}): run `make vm-test`"
+    if not (SITE / "rserpool").is_dir():
+        return f"nothing built for the guest in {SITE}: run `make vm-test`"
     return None
 
 
@@ -81,10 +81,10 @@ class GuestEcho:
     """kernel_echo.py in the guest, driven over ssh."""
 
     def __init__(self) -> None:
-        command = (f"cd {ROOT} && {GUEST_PYTHON} tests/transport/kernel_echo.py 0 "
+        command = (f"cd {ROOT} && PYTHONPATH={SITE} python3 -P tests/transport/kernel_echo.py 0 "
                    + " ".join(GUEST))
         self.proc = subprocess.Popen(
-            [str(RUN_VM), "exec", "--id", str(VM_ID), command],
+            ["bash", str(RUN_VM), "exec", "--id", str(VM_ID), command],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
         )
         assert self.proc.stdout is not None
