@@ -3,7 +3,7 @@
 # array and selection structure, the PE map, its owner's and its association's lists, and
 # the timer heap.
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 from rserpool._core.fenwick cimport Fenwick
 from rserpool._core.timers cimport TimerSlot
@@ -64,7 +64,8 @@ cdef struct PoolRec:
     uint8_t randomized          # 1: choose by value sums; 0: take the first in key order
     uint64_t next_seq
     uint64_t handle_sum         # ones'-complement partial sum of the handle's 16-bit words
-    PyObject* transport_type    # type of the first PE's user transport (owned reference)
+    PyObject* transport_class   # class of the first PE's user transport (owned reference)
+    uint16_t transport_type     # and its parameter type
     int transport_use
 
 

@@ -25,7 +25,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
 
@@ -70,8 +70,9 @@ from rserpool._core.btree cimport (
     bt_rekey,
     bt_remove,
 )
+from rserpool._core.wire cimport PEFields, PoolElement, pe_address_count, pe_fields
 from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
-from rserpool.wire import Cause, SctpTransport, TcpTransport
+from rserpool.wire import Cause
 
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
@@ -80,9 +81,6 @@ DEFAULT_MAX_ADDRESSES = _CODEC_MAX_ADDRESSES     # the limit of the codec
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
     TIMER_LIFETIME = 1          # TimerCode.LIFETIME
-
-cdef object _SCTP_TRANSPORT = SctpTransport    # the transports with a transport-use field
-cdef object _TCP_TRANSPORT = TcpTransport
 
 
 class TimerCode(IntEnum):
@@ -223,7 +221,7 @@ cdef void _release_pool(PoolRec* pool) noexcept:
     fen_free(&pool.values)
     bt_free(&pool.selection)
     Py_DECREF(<object>pool.handle)
-    Py_DECREF(<object>pool.transport_type)
+    Py_DECREF(<object>pool.transport_class)
     PyMem_Free(pool)
 
 
@@ -358,7 +356,8 @@ cdef class Handlespace:
         return <PENode*>map_get(&self._pes, <uint64_t>pool, _u32(pe_id, "PE identifier"))
 
     cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
-                            object transport_type, int transport_use) except NULL:
+                            object transport_class, uint16_t transport_type,
+                            int transport_use) except NULL:
         cdef PoolRec* pool = <PoolRec*>PyMem_Malloc(sizeof(PoolRec))
         if pool == NULL:
             raise MemoryError()
@@ -381,8 +380,9 @@ cdef class Handlespace:
         pool.ring = NULL
         pool.use_ring = policy_type == PT_ROUND_ROBIN
         pool.handle_sum = _words_sum(<const unsigned char*>pool.hbuf, pool.hlen)
-        Py_INCREF(transport_type)
-        pool.transport_type = <PyObject*>transport_type
+        Py_INCREF(transport_class)
+        pool.transport_class = <PyObject*>transport_class
+        pool.transport_type = transport_type
         pool.transport_use = transport_use
         self._pool_order_stale = True
         return pool
@@ -568,8 +568,8 @@ cdef class Handlespace:
 
     # -------------------------------------------------------------- registration
 
-    def register(self, bytes pool_handle not None, element, *, double now, owner=None,
-                 assoc=None) -> bool:
+    def register(self, bytes pool_handle not None, PoolElement element not None, *, double now,
+                 owner=None, assoc=None) -> bool:
         """Add a PE or update a registered one; True if it is new.
 
         Raises HandlespaceError with the RFC 5354 cause: INCONSISTENT_POLICY (another
@@ -577,12 +577,10 @@ cdef class Handlespace:
         INVALID_VALUES (empty handle, no or too many addresses, unknown policy, field out
         of range), LACK_OF_RESOURCES (a limit of this handlespace).
         """
-        cdef object policy = element.member_selection_policy
-        cdef object transport = element.user_transport
-        cdef object transport_type = type(transport)
+        cdef PEFields f
         cdef uint32_t policy_type, pe_id, owner_id, weight, priority, load, load_degradation
         cdef uint32_t load_dpf, weight_dpf, distance
-        cdef int transport_use = 0
+        cdef int transport_use
         cdef int64_t assoc_id = 0
         cdef double life
         cdef int randomized
@@ -592,25 +590,27 @@ cdef class Handlespace:
         cdef uint32_t old_weight
         cdef uint64_t value
         cdef int uses
-        try:
-            policy_type = policy.policy_type
-            pe_id = element.pe_identifier
-            owner_id = element.home_enrp_server_identifier if owner is None else owner
-            uses = policy_fields(policy_type)       # read only what the policy uses
-            weight = policy.weight if uses & USES_WEIGHT else 0
-            priority = policy.priority if uses & USES_PRIORITY else 0
-            load = policy.load if uses & USES_LOAD else 0
-            load_degradation = policy.load_degradation if uses & USES_LOAD_DEGRADATION else 0
-            load_dpf = policy.load_dpf if uses & USES_LOAD_DPF else 0
-            weight_dpf = policy.weight_dpf if uses & USES_WEIGHT_DPF else 0
-            distance = policy.distance if uses & USES_DISTANCE else 0
-            life = element.registration_life
-            if assoc is not None:
+        pe_fields(element, &f)      # C fields, without building a decoded PE's sub-objects
+        policy_type = f.policy_type
+        pe_id = element.pe_identifier
+        owner_id = (element.home_enrp_server_identifier if owner is None
+                    else _u32(owner, "home registrar id"))
+        if assoc is not None:
+            try:
                 assoc_id = assoc
-        except (OverflowError, TypeError) as error:
-            raise HandlespaceError(Cause.INVALID_VALUES, f"field out of range: {error}") from None
-        if transport_type is _SCTP_TRANSPORT or transport_type is _TCP_TRANSPORT:
-            transport_use = transport.transport_use
+            except (OverflowError, TypeError) as error:
+                raise HandlespaceError(Cause.INVALID_VALUES,
+                                       f"association out of range: {error}") from None
+        uses = policy_fields(policy_type)       # keep only what the policy uses
+        weight = f.values[0] if uses & USES_WEIGHT else 0
+        priority = f.values[1] if uses & USES_PRIORITY else 0
+        load = f.values[2] if uses & USES_LOAD else 0
+        load_degradation = f.values[3] if uses & USES_LOAD_DEGRADATION else 0
+        load_dpf = f.values[4] if uses & USES_LOAD_DPF else 0
+        weight_dpf = f.values[5] if uses & USES_WEIGHT_DPF else 0
+        distance = f.values[6] if uses & USES_DISTANCE else 0
+        life = element.registration_life
+        transport_use = f.transport_use
         randomized = policy_randomized(policy_type)
         if PyBytes_GET_SIZE(pool_handle) == 0:
             raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
@@ -618,7 +618,7 @@ cdef class Handlespace:
             raise HandlespaceError(Cause.INVALID_VALUES, f"unknown policy type {policy_type:#x}")
         if self.max_addresses < _CODEC_MAX_ADDRESSES:
             # The codec guarantees 1..MAX_ADDRESSES_PER_TRANSPORT; count only when stricter.
-            addresses = len(transport.packed_addresses)
+            addresses = pe_address_count(element)
         if addresses < 1 or addresses > self.max_addresses:
             raise HandlespaceError(Cause.INVALID_VALUES,
                                    f"{addresses} transport addresses (1..{self.max_addresses})")
@@ -628,10 +628,10 @@ cdef class Handlespace:
                 raise HandlespaceError(
                     Cause.INCONSISTENT_POLICY,
                     f"policy {policy_type:#x} in a pool of policy {pool.policy_type:#x}")
-            if <PyObject*>transport_type != pool.transport_type:
+            if f.transport_type != pool.transport_type:
                 raise HandlespaceError(Cause.INCONSISTENT_TRANSPORT_TYPE,
-                                       f"{transport_type.__name__} in a pool of "
-                                       f"{(<object>pool.transport_type).__name__}")
+                                       f"{type(element.user_transport).__name__} in a pool "
+                                       f"of {(<object>pool.transport_class).__name__}")
             if transport_use != pool.transport_use:
                 raise HandlespaceError(Cause.INCONSISTENT_DATA_CONTROL,
                                        "transport use differs from the pool's")
@@ -680,7 +680,8 @@ cdef class Handlespace:
         memset(n, 0, sizeof(PENode))
         if pool == NULL:
             try:
-                pool = self._new_pool(pool_handle, policy_type, randomized, transport_type,
+                pool = self._new_pool(pool_handle, policy_type, randomized,
+                                      type(element.user_transport), f.transport_type,
                                       transport_use)
             except BaseException:
                 PyMem_Free(n)

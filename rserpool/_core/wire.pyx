@@ -15,55 +15,11 @@ from libc.string cimport memcmp, memcpy, memset
 
 import ipaddress
 
-ctypedef unsigned char uchar
 
 # ---------------------------------------------------------------------------------------------
 # Constants and limits
 
-cdef enum:
-    _UNRECOGNIZED_PARAMETER = 1
-    _UNRECOGNIZED_MESSAGE = 2
-    _INVALID_VALUES = 3
-    C_MAX_MESSAGE_SIZE = 65535
-    C_MAX_POOL_HANDLE_LENGTH = 32
-    C_MAX_ADDRESSES = 64
-    C_MAX_HR_ITEMS = 128
-    C_MAX_HT_ELEMENTS = 1024
-    P_IPV4 = 0x01
-    P_IPV6 = 0x02
-    P_DCCP = 0x03
-    P_SCTP = 0x04
-    P_TCP = 0x05
-    P_UDP = 0x06
-    P_UDPLITE = 0x07
-    P_POLICY = 0x08
-    P_HANDLE = 0x09
-    P_PE = 0x0a
-    P_SERVER_INFO = 0x0b
-    P_ERROR = 0x0c
-    P_COOKIE = 0x0d
-    P_PE_ID = 0x0e
-    P_CHECKSUM = 0x0f
-    P_HROPT = 0x3f
-    P_HROPT_WIRE = 0x803f
-    B_TRANSPORTS = (1 << P_DCCP) | (1 << P_SCTP) | (1 << P_TCP) | (1 << P_UDP) | (1 << P_UDPLITE)
-    B_HROPT = 1 << 16
-    F_W = 1
-    F_P = 2
-    F_L = 4
-    F_LD = 8
-    F_LDPF = 16
-    F_WDPF = 32
-    F_D = 64
-    A_HANDLE = 1 << P_HANDLE
-    A_PE = 1 << P_PE
-    A_PE_ID = 1 << P_PE_ID
-    A_POLICY = 1 << P_POLICY
-    A_ERROR = 1 << P_ERROR
-    A_COOKIE = 1 << P_COOKIE
-    A_CHECKSUM = 1 << P_CHECKSUM
-    A_SERVER = 1 << P_SERVER_INFO
-
+# (the C constants of the format, the byte readers and _policy_layout are in wire.pxd)
 
 
 PPID_ASAP = 11
@@ -122,13 +78,7 @@ cdef int _fail(int cause, Py_ssize_t offset, str msg, bytes info=b"", bint repor
 
 
 # ---------------------------------------------------------------------------------------------
-# Byte helpers
-
-cdef inline uint32_t rd16(const uchar* p) noexcept nogil:
-    return (<uint32_t>p[0] << 8) | p[1]
-
-cdef inline uint32_t rd32(const uchar* p) noexcept nogil:
-    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+# Byte helpers (rd16, rd32: wire.pxd)
 
 cdef inline void wr16(uchar* p, uint32_t v) noexcept nogil:
     p[0] = <uchar>(v >> 8)
@@ -273,14 +223,6 @@ cdef class Transport:
     is either the decoded message (no copy) or a blob built by the constructor.
     """
 
-    cdef public uint16_t port
-    cdef uint32_t _aux        # transport use (SCTP, TCP) or DCCP service code
-    cdef uint16_t _pt         # parameter type
-    cdef uint16_t _hlen       # TLV header + fixed fields: 8, or 12 for DCCP
-    cdef bytes _buf
-    cdef Py_ssize_t _off
-    cdef Py_ssize_t _blen
-    cdef tuple _addr_cache
     __hash__ = None
 
     cdef inline const uchar* _bp(self) noexcept:
@@ -608,36 +550,6 @@ cdef Transport _dec_transport(_Reader r, Py_ssize_t pos, uint32_t t, Py_ssize_t 
 # ---------------------------------------------------------------------------------------------
 # Member selection policy
 
-# Field bits, in wire order: weight, priority, load, load_degradation, load_dpf, weight_dpf,
-# distance. The high byte is how many fields RSPLIB requires (it sends PLU without degradation).
-
-cdef int _policy_layout(uint32_t t) noexcept nogil:
-    """Field mask | (minimum field count << 8), or -1 for an unknown policy type."""
-    if t == 0x1 or t == 0x3:                      # RR, Random
-        return 0
-    if t == 0x2 or t == 0x4:                      # WRR, WRAND
-        return F_W | (1 << 8)
-    if t == 0x5:                                  # Priority
-        return F_P | (1 << 8)
-    if t == 0x40000001UL or t == 0x40000004UL:        # LU, RLU
-        return F_L | (1 << 8)
-    if t == 0x40000002UL:                           # LUD
-        return F_L | F_LD | (2 << 8)
-    if t == 0x40000003UL:                           # PLU (RFC 5356: load + degradation)
-        return F_L | F_LD | (1 << 8)
-    if t == 0xb0001001UL:                           # randomized priority LU
-        return F_L | (1 << 8)
-    if t == 0xb0001002UL or t == 0xb0001003UL or t == 0xb0001004UL:   # RLUD, PLUD, RPLUD
-        return F_L | F_LD | (2 << 8)
-    if t == 0xb0002001UL:                           # WRAND-DPF
-        return F_W | F_WDPF | F_D | (3 << 8)
-    if t == 0xb0002002UL:                           # LU-DPF
-        return F_L | F_LDPF | F_D | (3 << 8)
-    if t == 0xb0002003UL:                           # LUD-DPF
-        return F_L | F_LD | F_LDPF | F_D | (4 << 8)
-    return -1
-
-
 _POLICY_FIELD_NAMES = ("weight", "priority", "load", "load_degradation", "load_dpf",
                        "weight_dpf", "distance")
 
@@ -661,10 +573,6 @@ cdef class Policy:
     cannot be set; changing policy_type clears the fields the new type does not carry.
     """
 
-    cdef uint32_t _ptype
-    cdef int _layout          # field mask of _policy_layout(_ptype)
-    cdef int _tlvlen
-    cdef uint32_t _v[7]
     __hash__ = None
 
     def __init__(self, policy_type, weight=0, priority=0, load=0, load_degradation=0,
@@ -875,14 +783,6 @@ cdef class PoolElement:
     until then it encodes them by copying their (validated, canonical) bytes.
     """
 
-    cdef public uint32_t pe_identifier
-    cdef public uint32_t home_enrp_server_identifier
-    cdef public int32_t registration_life
-    cdef Transport _user_transport
-    cdef Policy _policy
-    cdef Transport _asap_transport
-    cdef bytes _raw           # decoded message holding the not yet built sub-parameters
-    cdef Py_ssize_t _ut_off, _ut_len, _pol_off, _pol_len, _at_off, _at_len
     __hash__ = None
 
     def __init__(self, pe_identifier, home_enrp_server_identifier, registration_life,

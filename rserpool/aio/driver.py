@@ -72,7 +72,9 @@ class CoreDriver:
     ASAP/ENRP; ``on_association(AssociationChange)`` for every association change (after the
     core saw it); ``on_announce(Announce)`` for announces the core wants sent;
     ``on_send_failed(SendFailed)`` for user data the transport gave back (backends that
-    report it). ``clock`` (e.g. the memory network's VirtualClock) replaces the loop's time.
+    report it); ``on_peer_address(PeerAddressChange)`` for every change of a peer's
+    addresses (ASCONF add/delete/set-primary, path state). ``clock`` (e.g. the memory
+    network's VirtualClock) replaces the loop's time.
     ``connect(action)`` opens the association of a ``Connect`` (default: ``endpoint.connect``).
     """
 
@@ -86,6 +88,7 @@ class CoreDriver:
         on_association: Callable[[AssociationChange], None] | None = None,
         on_announce: Callable[[Announce], None] | None = None,
         on_send_failed: Callable[[Any], None] | None = None,
+        on_peer_address: Callable[[PeerAddressChange], None] | None = None,
         clock: Clock | None = None,
         connect: Callable[[Connect], Awaitable[int]] | None = None,
     ) -> None:
@@ -96,6 +99,7 @@ class CoreDriver:
         self._on_association = on_association
         self._on_announce = on_announce
         self._on_send_failed = on_send_failed
+        self._on_peer_address = on_peer_address
         self._loop = asyncio.get_running_loop()
         self._clock = clock
         self._open = connect or (lambda a: self.endpoint.connect(a.addresses, a.port))
@@ -298,6 +302,8 @@ class CoreDriver:
 
     def _peer_address(self, event: PeerAddressChange) -> None:
         """Tell a core that tracks peer addresses (the registrar) about ASCONF changes."""
+        if self._on_peer_address is not None:
+            self._on_peer_address(event)
         changed = getattr(self.core, "peer_addresses_changed", None)
         if changed is None or event.assoc not in self._up:
             return
