@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rserpool.actions import Notify
 from rserpool.aio.driver import CoreDriver
 from rserpool.asap.pool_user import PoolUserCore
-from rserpool.transport.base import Endpoint, Message, TransportError
+from rserpool.transport.base import Endpoint, Message, PeerAddressChange, TransportError
 from rserpool.transport.clock import Clock
 
 
@@ -125,8 +125,9 @@ class PoolUser:
 
     ``endpoint`` must be open and is not closed here. ``registrars``: static (addresses,
     port) list; ``announces``: a UDP group such as ``ASAP_ANNOUNCE_GROUP`` to learn more
-    registrars from, joined on ``announce_interface``. Other keyword arguments go to
-    ``PoolUserCore`` (``cache_ttl``, ``request_timeout``, ``connect_timeout``, ...).
+    registrars from, joined on ``announce_interface``. ``on_peer_address(session, change)``
+    sees a session's PE change its addresses (SCTP Add-IP: a mobile PE moving). Other
+    keyword arguments go to ``PoolUserCore`` (``cache_ttl``, ``request_timeout``, ...).
     """
 
     def __init__(
@@ -138,10 +139,12 @@ class PoolUser:
         announce_interface: str = "127.0.0.1",
         clock: Clock | None = None,
         data_ppid: int = 0,
+        on_peer_address: Callable[[Session, PeerAddressChange], None] | None = None,
         **core_options: Any,
     ) -> None:
         self.endpoint = endpoint
         self.data_ppid = data_ppid
+        self._on_peer_address = on_peer_address
         self._registrars = list(registrars)
         self._announces = (announces, announce_interface)
         self._clock = clock
@@ -164,7 +167,8 @@ class PoolUser:
         self.core = PoolUserCore(registrars=self._registrars, **self._core_options)
         self.driver = CoreDriver(self.core, self.endpoint, clock=self._clock,
                                  on_notify=self._notify,
-                                 on_data=self._data, on_send_failed=self._send_failed)
+                                 on_data=self._data, on_send_failed=self._send_failed,
+                                 on_peer_address=self._peer_address)
         self.driver.start()
         group, interface = self._announces
         if group is not None:
@@ -254,6 +258,12 @@ class PoolUser:
         session._returned.append((bytes(event.data), event.stream))
         if session.assoc is not None and session.assoc != event.assoc:
             self._spawn(session._resend())  # the new PE is already there
+
+    def _peer_address(self, change: PeerAddressChange) -> None:
+        sid = self.core.session_of(change.assoc)
+        session = None if sid is None else self._sessions.get(sid)
+        if session is not None and self._on_peer_address is not None:
+            self._on_peer_address(session, change)
 
     def _alive(self, assoc: int) -> bool:
         try:

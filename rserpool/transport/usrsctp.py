@@ -29,7 +29,7 @@ from rserpool.transport.base import (
     SendFailed,
     TransportError,
 )
-from rserpool.transport.usrsctp_addresses import AddressMonitor
+from rserpool.transport.usrsctp_addresses import AddressMonitor, Interface, Listener
 
 try:
     from rserpool._core import usrsctp as _lib
@@ -257,9 +257,12 @@ class UsrsctpEndpoint(Endpoint):
     def peer_addresses(self, assoc: int) -> list[str]:
         return [a for a, _ in self._call(lambda s: s.peer_addresses(assoc), "getpaddrs")]
 
-    async def bindx_add(self, address: str) -> None:
+    async def bindx_add(self, address: str, *, wait: bool = True) -> None:
+        """Add a local address; with ``wait``, return once every association's peer
+        acknowledged the ADD-IP (``acknowledged()`` tells it per association)."""
         await self._bindx_add(address)
-        await self._wait_asconf(address, present=True)
+        if wait:
+            await self._wait_asconf(address, present=True)
 
     async def _bind_first(self) -> int:
         address, port = self._addresses[0], self._requested_port
@@ -292,9 +295,34 @@ class UsrsctpEndpoint(Endpoint):
         except ValueError as exc:
             raise TransportError(errno.EINVAL, f"{what}: {exc}", address) from exc
 
-    async def bindx_remove(self, address: str) -> None:
+    async def bindx_remove(self, address: str, *, wait: bool = True) -> None:
+        """Remove a local address; with ``wait``, return once every association's peer
+        acknowledged the DELETE-IP."""
         self._call(lambda s: s.bindx(address, self._port, False), "bindx remove", address)
-        await self._wait_asconf(address, present=False)
+        if wait:
+            await self._wait_asconf(address, present=False)
+
+    def acknowledged(self, assoc: int, address: str, present: bool) -> bool:
+        """Whether the peer of ``assoc`` acknowledged our ADD-IP (``present``) or DELETE-IP
+        of ``address``: the address is, or is no longer, in use on the association."""
+        want = ipaddress.ip_address(address)
+        used = {ipaddress.ip_address(a) for a in self.local_addresses(assoc)}
+        return (want in used) == present
+
+    def associations(self) -> list[int]:
+        """The ids of the associations that are up."""
+        return [a for a in self._peers if a not in self._connecting]
+
+    def watch_addresses(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(added, address, ifindex, ifname)`` on the event loop whenever the
+        host gains or loses an address (after usrsctp was told of it); returns the function
+        that stops it. The endpoint must be open (its netlink monitor runs meanwhile)."""
+        self._live()
+        return _monitor.subscribe(listener)
+
+    def host_addresses(self) -> dict[str, Interface]:
+        """The host's addresses as usrsctp knows them: address -> (ifindex, ifname)."""
+        return _monitor.addresses()
 
     async def _wait_asconf(self, address: str, present: bool) -> None:
         """Wait until every association's peer acknowledged the ADD-IP or DELETE-IP (the
@@ -302,15 +330,13 @@ class UsrsctpEndpoint(Endpoint):
         loop = asyncio.get_running_loop()
         p = self.params
         deadline = loop.time() + p.association_max_retransmissions * p.rto_max_ms / 1000
-        want = ipaddress.ip_address(address)
         for assoc in list(self._peers):
             while True:
                 try:
-                    used = {ipaddress.ip_address(a) for a in self.local_addresses(assoc)}
+                    if self.acknowledged(assoc, address, present):
+                        break
                 except TransportError:
                     break  # the association went away meanwhile
-                if (want in used) == present:
-                    break
                 if loop.time() > deadline:
                     raise TransportError(
                         errno.ETIMEDOUT, f"association {assoc}: peer did not acknowledge ASCONF",
@@ -381,6 +407,9 @@ class UsrsctpEndpoint(Endpoint):
 
     def abort(self, assoc: int) -> None:
         self._call(lambda s: s.end(assoc, True), "abort")
+        # usrsctp queues the LOST notification at once but may not call the upcall for it:
+        # read it now, or an endpoint with no other traffic would never report it.
+        self._pump()
 
     # -- data
 
@@ -432,14 +461,17 @@ class UsrsctpEndpoint(Endpoint):
     async def receive(self) -> Event:
         queue = self._queue
         if not queue and (sock := self._sock) is not None:
-            # usrsctp's thread has often queued the answer already: take one item without a
-            # round through the event loop (the eventfd stays set and covers the rest).
+            # usrsctp's thread has often queued the answer already: with nothing queued
+            # before it, hand it over straight from the socket, without a round through the
+            # event loop or the queue (the eventfd stays set and covers the rest).
             try:
-                note = sock.pump(queue, 1)
+                while (item := sock.take()) is not None:
+                    if type(item) is not tuple:
+                        return item  # type: ignore[return-value]
+                    if (event := self._notification(item)) is not None:
+                        return event
             except OSError as exc:
                 raise TransportError(exc.errno or 0, "receive failed") from exc
-            if note is not None and (event := self._notification(note)) is not None:
-                queue.append(event)
         while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")

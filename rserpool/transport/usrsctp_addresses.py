@@ -13,10 +13,13 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 
 # usrsctp deletes an address only when told the interface it was added with: remember it.
 Interface = tuple[int, str]
+# (added, address, ifindex, ifname): called on the event loop after usrsctp was told.
+Listener = Callable[[bool, str, int, str], None]
 
 
 def _address_of(msg: Any) -> str | None:
@@ -53,6 +56,22 @@ class AddressMonitor:
         self._known: dict[str, Interface] = {}
         self._users = 0
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Listener] = []
+
+    def addresses(self) -> dict[str, Interface]:
+        """The local addresses usrsctp has been told about: address -> (ifindex, ifname)."""
+        return dict(self._known)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every address usrsctp is told about from now on (after
+        telling it, so a ``bindx`` of an added address succeeds); returns the unsubscriber."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
 
     async def acquire(self) -> None:
         """Start listening (on the running loop) unless already; returns once in sync."""
@@ -88,11 +107,17 @@ class AddressMonitor:
         if self._known.get(address) != where:
             self._add(address, *where)
             self._known[address] = where
+            self._tell(True, address, where)
 
     def _removed(self, address: str) -> None:
         where = self._known.pop(address, None)
         if where is not None:
             self._delete(address, *where)
+            self._tell(False, address, where)
+
+    def _tell(self, added: bool, address: str, where: Interface) -> None:
+        for listener in list(self._listeners):
+            listener(added, address, *where)
 
     async def _run(self, ready: asyncio.Future[None]) -> None:
         from pyroute2 import AsyncIPRoute
