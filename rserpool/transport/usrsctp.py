@@ -486,7 +486,8 @@ class UsrsctpEndpoint(Endpoint):
     # -- the event loop side
 
     def _on_wakeup(self) -> None:
-        _lib.drain_eventfd(self._efd)
+        if self._sock is not None:
+            self._sock.rearm()
         self._pump()
 
     def _pump(self) -> None:
