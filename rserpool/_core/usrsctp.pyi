@@ -5,6 +5,8 @@ from typing import Any
 
 from typing_extensions import disjoint_base
 
+from rserpool.transport.base import Message
+
 ASSOC_CHANGE: int
 PEER_ADDR_CHANGE: int
 SEND_FAILED: int
@@ -57,3 +59,4 @@ class Socket:
     def send(self, assoc: int, data: bytes, ppid: int, stream: int, unordered: bool) -> int: ...
     def end(self, assoc: int, abort: bool) -> None: ...
     def pump(self, queue: deque[Any], limit: int) -> tuple[Any, ...] | None: ...
+    def take(self) -> Message | tuple[Any, ...] | None: ...

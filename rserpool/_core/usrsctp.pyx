@@ -234,11 +234,73 @@ cdef enum:
 cdef object _object_new = object.__new__
 
 
+cdef extern from *:
+    """
+    #include <structmember.h>
+    /* Byte offset of a __slots__ member descriptor's object slot, or -1 if it is not one. */
+    static Py_ssize_t rserpool_slot_offset(PyObject *descr) {
+        PyMemberDef *m;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type)
+            return -1;
+        m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY))
+            return -1;
+        return m->offset;
+    }
+    /* A zeroed, GC-tracked instance (what object.__new__ does, minus its argument checks). */
+    static PyObject *rserpool_alloc(PyObject *type) {
+        return ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    }
+    /* Store a new reference into an empty object slot. */
+    static void rserpool_slot_set(PyObject *o, Py_ssize_t offset, PyObject *v) {
+        Py_INCREF(v);
+        *(PyObject **)((char *)o + offset) = v;
+    }
+    """
+    Py_ssize_t _slot_offset "rserpool_slot_offset"(object descr)
+    object _alloc "rserpool_alloc"(object type)
+    void _slot_set "rserpool_slot_set"(object o, Py_ssize_t offset, object v)
+
+
+cdef Py_ssize_t _MESSAGE_SLOTS[5]
+cdef bint _message_fast = False
+
+
+cdef _init_message_slots():
+    """Find Message's slot offsets once; if it is not a plain __slots__ class, stay slow."""
+    global _message_fast
+    cdef int i
+    cdef Py_ssize_t offset
+    names = ("assoc", "data", "ppid", "stream", "unordered")
+    if (type(Message) is not type or Message.__new__ is not object.__new__
+            or tuple(getattr(Message, "__slots__", ())) != names):
+        return
+    for i in range(5):
+        offset = _slot_offset(Message.__dict__[names[i]])
+        if offset < 0:
+            return
+        _MESSAGE_SLOTS[i] = offset
+    _message_fast = True
+
+
+_init_message_slots()
+
+
 cdef object _message(sctp_assoc_t assoc, bytes data, uint32_t ppid, uint16_t stream,
                      bint unordered):
     """Message(assoc, data, ppid, stream, unordered) without the frozen dataclass's slow
-    __init__ (it sets each field through object.__setattr__ from Python)."""
-    cdef object m = _object_new(Message)
+    __init__ (it sets each field through object.__setattr__ from Python): straight into
+    the empty slots of a freshly allocated instance when the layout allows it."""
+    cdef object m
+    if _message_fast:
+        m = _alloc(Message)
+        _slot_set(m, _MESSAGE_SLOTS[0], assoc)
+        _slot_set(m, _MESSAGE_SLOTS[1], data)
+        _slot_set(m, _MESSAGE_SLOTS[2], ppid)
+        _slot_set(m, _MESSAGE_SLOTS[3], stream)
+        _slot_set(m, _MESSAGE_SLOTS[4], True if unordered else False)
+        return m
+    m = _object_new(Message)
     PyObject_GenericSetAttr(m, "assoc", assoc)
     PyObject_GenericSetAttr(m, "data", data)
     PyObject_GenericSetAttr(m, "ppid", ppid)
@@ -631,6 +693,11 @@ cdef class Socket:
             queue.append(item)
         return None
 
+    def take(self):
+        """The next complete ``Message`` or notification tuple (as ``pump`` returns
+        them), or None if usrsctp has nothing complete right now."""
+        return self._next()
+
     cdef object _next(self):
         cdef sctp_rcvinfo info
         cdef socklen_t infolen
@@ -639,6 +706,7 @@ cdef class Socket:
         cdef ssize_t n
         cdef object key
         cdef bytes chunk
+        cdef bint notification
         cdef socket *so = self._live()
         while True:
             infolen = sizeof(info)
@@ -650,18 +718,19 @@ cdef class Socket:
                 if errno == EWOULDBLOCK or errno == EAGAIN:
                     return None
                 raise _oserror(errno, "recv")
-            if flags & MSG_NOTIFICATION:
-                key = None
-            else:
-                key = (info.rcv_assoc_id, info.rcv_sid)
-            if not (flags & MSG_EOR):
-                self.partial[key] = self.partial.get(key, b"") + (<char *>self.buf)[:n]
-                continue
-            if self.partial and key in self.partial:
-                chunk = self.partial.pop(key) + (<char *>self.buf)[:n]
-            else:
+            notification = (flags & MSG_NOTIFICATION) != 0
+            if (flags & MSG_EOR) and not self.partial:  # the common case: no key tuple
                 chunk = (<char *>self.buf)[:n]
-            if key is None:
+            else:
+                key = None if notification else (info.rcv_assoc_id, info.rcv_sid)
+                if not (flags & MSG_EOR):
+                    self.partial[key] = self.partial.get(key, b"") + (<char *>self.buf)[:n]
+                    continue
+                if key in self.partial:
+                    chunk = self.partial.pop(key) + (<char *>self.buf)[:n]
+                else:
+                    chunk = (<char *>self.buf)[:n]
+            if notification:
                 result = _notification(chunk)
                 if result is not None:
                     return result

@@ -461,14 +461,17 @@ class UsrsctpEndpoint(Endpoint):
     async def receive(self) -> Event:
         queue = self._queue
         if not queue and (sock := self._sock) is not None:
-            # usrsctp's thread has often queued the answer already: take one item without a
-            # round through the event loop (the eventfd stays set and covers the rest).
+            # usrsctp's thread has often queued the answer already: with nothing queued
+            # before it, hand it over straight from the socket, without a round through the
+            # event loop or the queue (the eventfd stays set and covers the rest).
             try:
-                note = sock.pump(queue, 1)
+                while (item := sock.take()) is not None:
+                    if type(item) is not tuple:
+                        return item  # type: ignore[return-value]
+                    if (event := self._notification(item)) is not None:
+                        return event
             except OSError as exc:
                 raise TransportError(exc.errno or 0, "receive failed") from exc
-            if note is not None and (event := self._notification(note)) is not None:
-                queue.append(event)
         while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")

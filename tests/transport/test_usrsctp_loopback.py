@@ -7,6 +7,7 @@ peer sees."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import os
 import subprocess
@@ -234,6 +235,32 @@ def test_errors_name_errno_and_address() -> None:
 def test_message_fields() -> None:
     m = Message(1, b"a", 2, 3)
     assert not m.unordered
+
+
+def test_received_messages_are_ordinary_dataclass_instances() -> None:
+    """The binding builds Message objects without calling __init__: they must still
+    compare, hash, print, copy and refuse mutation exactly like constructed ones."""
+
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            await client.send(assoc, b"x" * 100, 7, 1, True)
+            await asyncio.sleep(0.05)  # queued in usrsctp before receive() asks: eager path
+            got = await next_message(server)
+            await server.send(got.assoc, b"y", 8, 2)
+            back = await next_message(client)
+            want = Message(got.assoc, b"x" * 100, 7, 1, True)
+            assert got == want and hash(got) == hash(want) and repr(got) == repr(want)
+            assert back == Message(assoc, b"y", 8, 2)
+            assert type(back.unordered) is bool and back.unordered is False
+            assert dataclasses.asdict(got) == dataclasses.asdict(want)
+            assert dataclasses.replace(got, data=b"z").data == b"z"
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                got.data = b"changed"  # type: ignore[misc]
+
+    run(main())
 
 
 def test_stub_matches_binding() -> None:
