@@ -28,9 +28,11 @@ import contextlib
 import itertools
 import json
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rserpool import wire
@@ -245,6 +247,13 @@ def run(config: LoadConfig, timeout: float = 600.0) -> LoadResult:
             end=max(p.end for p in parts))
     result.keep_alives = sum(r["keep_alives"] for _, r in reports)
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): the registrar's cost per
+    request, whichever side of the load was the bottleneck."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def describe(result: LoadResult, label: str = "") -> list[str]:

@@ -76,12 +76,16 @@ def _read(log: Any) -> bytes:
     return data
 
 
-def over_sctp(pes: int, duration: float = DURATION) -> load.LoadResult:
+def over_sctp(pes: int, duration: float = DURATION) -> tuple[load.LoadResult, float]:
+    """The load against a fresh daemon: the result and the daemon's CPU us per request."""
     udp_port = _free_udp_port()
     asap_port = random.randrange(20000, 60000)
-    with registrar_process(udp_port, asap_port):
-        return load.run(load.LoadConfig(port=asap_port, remote_udp_port=udp_port, pes=pes,
-                                        duration=duration))
+    with registrar_process(udp_port, asap_port) as proc:
+        cpu = load.cpu_seconds(proc.pid)
+        result = load.run(load.LoadConfig(port=asap_port, remote_udp_port=udp_port, pes=pes,
+                                          duration=duration))
+        cpu = load.cpu_seconds(proc.pid) - cpu
+    return result, cpu * 1e6 / sum(p.replies for p in result.phases.values())
 
 
 def in_process(pes: int, duration: float = DURATION) -> dict[str, float]:
@@ -128,9 +132,9 @@ def _usrsctp() -> None:
 
 @pytest.mark.parametrize("pes", [1000, 100_000])
 def test_registrar_over_sctp(benchmark: Any, bench_summary: list[str], pes: int) -> None:
-    results: list[load.LoadResult] = []
+    results: list[tuple[load.LoadResult, float]] = []
     benchmark.pedantic(lambda: results.append(over_sctp(pes)), rounds=1, iterations=1)
-    (result,) = results
+    ((result, cpu_us),) = results
     core = in_process(pes)
     for name, phase in result.phases.items():
         assert phase.rejects == 0 and phase.others == 0, (name, phase)
@@ -139,7 +143,9 @@ def test_registrar_over_sctp(benchmark: Any, bench_summary: list[str], pes: int)
     benchmark.extra_info.update({f"{k}_per_s": v for k, v in sctp.items()})
     benchmark.extra_info.update({f"core_{k}_per_s": v for k, v in core.items()})
     benchmark.extra_info["sctp_vs_core"] = {k: sctp[k] / core[k] for k in sctp}
+    benchmark.extra_info["daemon_cpu_us_per_request"] = cpu_us
     bench_summary.extend(load.describe(result, "sctp"))
+    bench_summary.append(f"sctp {pes:>7,} PEs daemon CPU {cpu_us:.1f} us per request")
     bench_summary.extend(
         f"core {pes:>7,} PEs {k:<10} {v:>10,.0f}/s  (in-process, no transport;"
         f" SCTP daemon keeps {sctp[k] / v:.0%})" for k, v in core.items())
@@ -147,7 +153,9 @@ def test_registrar_over_sctp(benchmark: Any, bench_summary: list[str], pes: int)
 
 def main(argv: list[str]) -> int:
     for pes in [int(a) for a in argv] or [1000, 100_000]:
-        print("\n".join(load.describe(over_sctp(pes), "sctp")))
+        result, cpu_us = over_sctp(pes)
+        print("\n".join(load.describe(result, "sctp")))
+        print(f"sctp {pes:>7,} PEs daemon CPU {cpu_us:.1f} us per request")
         print("\n".join(f"core {pes:>7,} PEs {k:<10} {v:>10,.0f}/s"
                         for k, v in in_process(pes).items()))
     return 0

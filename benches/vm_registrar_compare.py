@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -52,12 +51,6 @@ def _listening(address: str, port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -116,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             for kind in ("rsplib", "rserpool") if round_ % 2 == 0 else ("rserpool", "rsplib"):
                 with registrar(kind, address, pes) as pid:
-                    cpu = cpu_seconds(pid)
+                    cpu = load.cpu_seconds(pid)
                     result = load.run(config)
-                    cpu = cpu_seconds(pid) - cpu
+                    cpu = load.cpu_seconds(pid) - cpu
                 requests = sum(p.replies for p in result.phases.values())
                 print("\n".join(load.describe(result, f"{kind:<8}")), flush=True)
                 print(f"{kind:<8} CPU {cpu:.2f} s for {requests:,} requests: "

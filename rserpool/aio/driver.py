@@ -2,19 +2,19 @@
 
 The driver reads the endpoint's events, decodes ASAP/ENRP messages with ``rserpool.wire``
 and feeds them to the core with the loop's time; it carries out the actions the core returns
-(in order: sends and closes go through one queue) and keeps one timer, set to the core's
-``next_timer()``. Everything that is not for the core (user data, association changes) goes
-to the owner's callbacks.
+(in order: sends and closes go through one queue, drained by one writer task) and keeps one
+timer, set to the core's ``next_timer()``. Everything that is not for the core (user data,
+association changes) goes to the owner's callbacks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import inspect
 import ipaddress
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -103,7 +103,10 @@ class CoreDriver:
         self._loop = asyncio.get_running_loop()
         self._clock = clock
         self._open = connect or (lambda a: self.endpoint.connect(a.addresses, a.port))
-        self._out: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        # Send/Close actions and user sends, in order; a deque and an Event cost less per
+        # message than an asyncio.Queue (the registrar's hot path: one Send per request).
+        self._out: deque[Send | Close | Callable[[], Awaitable[None]]] = deque()
+        self._queued = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: set[asyncio.Future[None]] = set()  # callers of send()
         self._connecting: dict[int, _Connecting] = {}
@@ -129,8 +132,9 @@ class CoreDriver:
         """Send what is queued, then stop reading, writing and the timer."""
         if self.closed:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._out.join(), 2.0)
+        deadline = self._loop.time() + 2.0
+        while self._out and self._loop.time() < deadline:
+            await asyncio.sleep(0.01)
         self.closed = True
         for listener in self._listeners:
             listener.close()
@@ -179,7 +183,7 @@ class CoreDriver:
                     done.set_result(None)
 
         self._waiting.add(done)
-        self._out.put_nowait(op)
+        self._enqueue(op)
         try:
             await done
         finally:
@@ -189,10 +193,8 @@ class CoreDriver:
 
     def apply(self, actions: Iterable[Action]) -> None:
         for action in actions:
-            if isinstance(action, Send):
-                self._out.put_nowait(self._sender(action))
-            elif isinstance(action, Close):
-                self._out.put_nowait(self._closer(action))
+            if isinstance(action, Send | Close):
+                self._enqueue(action)
             elif isinstance(action, Connect):
                 self._connect(action)
             elif isinstance(action, Notify):
@@ -203,22 +205,25 @@ class CoreDriver:
                 self._on_announce(action)
         self._arm_timer()
 
-    def _sender(self, action: Send) -> Callable[[], Awaitable[None]]:
-        async def op() -> None:
-            try:
-                data = action.message.encode()
-                await self.endpoint.send(action.assoc, data, action.ppid, action.stream)
-            except TransportError as exc:  # the association is going away: its event follows
-                log.debug("send on association %d failed: %s", action.assoc, exc)
-        return op
+    def _enqueue(self, item: Send | Close | Callable[[], Awaitable[None]]) -> None:
+        self._out.append(item)
+        if not self._queued.is_set():
+            self._queued.set()
 
-    def _closer(self, action: Close) -> Callable[[], Awaitable[None]]:
-        async def op() -> None:
+    async def _carry_out(self, item: Send | Close | Callable[[], Awaitable[None]]) -> None:
+        if isinstance(item, Send):
             try:
-                (self.endpoint.abort if action.abort else self.endpoint.shutdown)(action.assoc)
+                data = item.message.encode()
+                await self.endpoint.send(item.assoc, data, item.ppid, item.stream)
+            except TransportError as exc:  # the association is going away: its event follows
+                log.debug("send on association %d failed: %s", item.assoc, exc)
+        elif isinstance(item, Close):
+            try:
+                (self.endpoint.abort if item.abort else self.endpoint.shutdown)(item.assoc)
             except TransportError as exc:
-                log.debug("close of association %d: %s", action.assoc, exc)
-        return op
+                log.debug("close of association %d: %s", item.assoc, exc)
+        else:
+            await item()
 
     def _connect(self, action: Connect) -> None:
         self._serial += 1
@@ -384,11 +389,14 @@ class CoreDriver:
             log.error("client driver task failed", exc_info=task.exception())
 
     async def _write(self) -> None:
+        out = self._out
         while True:
-            op = await self._out.get()
-            try:
-                await op()
-            except Exception:
-                log.exception("client driver: a send or close failed")
-            finally:
-                self._out.task_done()
+            await self._queued.wait()
+            while out:
+                try:
+                    await self._carry_out(out[0])
+                except Exception:
+                    log.exception("client driver: a send or close failed")
+                finally:
+                    out.popleft()  # only now: aclose() waits until the deque is empty
+            self._queued.clear()

@@ -66,6 +66,7 @@ SCTP_UNORDERED = 1  # snd_flags / rcv_flags
 SCTP_ABORT = 4
 SCTP_EOF = 0x200
 MSG_NOTIFICATION = 0x8000
+MSG_EOR = int(socket.MSG_EOR)  # a plain int: IntFlag arithmetic costs per message
 SPP_HB_ENABLE = 1
 SCTP_ASSOC_CHANGE = 0x8001
 SCTP_PEER_ADDR_CHANGE = 0x8002
@@ -434,7 +435,7 @@ class KernelEndpoint(Endpoint):
                 return
             if flags & MSG_NOTIFICATION:
                 self._on_notification(data)
-            elif not flags & socket.MSG_EOR:
+            elif not flags & MSG_EOR:
                 self._partial += data  # partial delivery of a large message
             else:
                 if self._partial:
