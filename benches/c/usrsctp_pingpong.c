@@ -1,7 +1,8 @@
 /*
  * Baseline for benches/test_usrsctp_bench.py: libusrsctp used the way rserpool's binding
  * uses it (UDP encapsulation, one-to-many non-blocking sockets, an upcall that only writes
- * an eventfd, one thread polling the eventfds and doing every socket call), minus Python.
+ * an eventfd unless a wake-up is already outstanding, one thread polling the eventfds and
+ * doing every socket call), minus Python.
  *
  *   usrsctp_pingpong rtt  COUNT SIZE   -> round trips per second
  *   usrsctp_pingpong bulk COUNT SIZE   -> MB/s (10^6 bytes) received
@@ -27,6 +28,7 @@
 struct end {
 	struct socket *so;
 	int efd;
+	int pending; /* set by the first upcall since the last wake-up was consumed */
 	uint16_t port;
 	sctp_assoc_t assoc;
 };
@@ -39,10 +41,12 @@ static void die(const char *what)
 
 static void upcall(struct socket *so, void *arg, int flags)
 {
+	struct end *e = arg;
 	uint64_t one = 1;
 	(void)so;
 	(void)flags;
-	if (write(*(int *)arg, &one, sizeof(one)) < 0) {
+	if (__atomic_exchange_n(&e->pending, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    write(e->efd, &one, sizeof(one)) < 0) {
 		/* nothing to do: the reader polls with a timeout */
 	}
 }
@@ -85,7 +89,8 @@ static void open_end(struct end *e, uint16_t udp_port)
 		die("SCTP_REMOTE_UDP_ENCAPS_PORT");
 	usrsctp_setsockopt(e->so, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	usrsctp_setsockopt(e->so, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	usrsctp_set_upcall(e->so, upcall, &e->efd);
+	e->pending = 0;
+	usrsctp_set_upcall(e->so, upcall, e);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -103,8 +108,11 @@ static void wait_wakeup(struct end *e, int timeout_ms)
 {
 	struct pollfd p = {e->efd, POLLIN, 0};
 	uint64_t v;
-	if (poll(&p, 1, timeout_ms) > 0 && read(e->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		die("eventfd");
+	if (poll(&p, 1, timeout_ms) > 0) {
+		if (read(e->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			die("eventfd");
+		__atomic_store_n(&e->pending, 0, __ATOMIC_SEQ_CST); /* after the read: see binding */
+	}
 }
 
 /* Receive one complete message (data, or notification if want_note); 0 if none now. */

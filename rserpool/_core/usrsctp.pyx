@@ -311,11 +311,37 @@ cdef object _message(sctp_assoc_t assoc, bytes data, uint32_t ppid, uint16_t str
 cdef int _udp_port = -1
 
 
+cdef extern from *:
+    """
+    /* What a socket's upcall shares with its owner. ``pending`` is set by the first upcall
+       after the owner's last rearm(): later upcalls skip the eventfd write (a system call
+       per packet) because the owner has not consumed the wake-up it already has. */
+    typedef struct { int fd; int pending; } rserpool_wakeup;
+    static int rserpool_mark_pending(rserpool_wakeup *w) {
+        return __atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST);
+    }
+    static int rserpool_is_pending(rserpool_wakeup *w) {
+        return __atomic_load_n(&w->pending, __ATOMIC_SEQ_CST);
+    }
+    static void rserpool_clear_pending(rserpool_wakeup *w) {
+        __atomic_store_n(&w->pending, 0, __ATOMIC_SEQ_CST);
+    }
+    """
+    ctypedef struct wakeup "rserpool_wakeup":
+        int fd
+        int pending
+    int _mark_pending "rserpool_mark_pending"(wakeup *w) nogil
+    void _clear_pending "rserpool_clear_pending"(wakeup *w) nogil
+    int _is_pending "rserpool_is_pending"(wakeup *w) nogil
+
+
 cdef void _upcall(socket *so, void *arg, int flags) noexcept nogil:
-    """Runs on a usrsctp thread: wake the owner through its eventfd, nothing else."""
+    """Runs on a usrsctp thread: wake the owner through its eventfd (unless a wake-up is
+    already outstanding), nothing else."""
     cdef uint64_t one = 1
-    cdef int fd = (<int *>arg)[0]
-    if fd >= 0:
+    cdef wakeup *w = <wakeup *>arg
+    cdef int fd = w.fd
+    if fd >= 0 and _mark_pending(w) == 0:
         write(fd, &one, 8)
 
 
@@ -439,7 +465,7 @@ cdef class Socket:
     """A non-blocking one-to-many usrsctp socket whose upcall writes to ``eventfd``."""
 
     cdef socket *so
-    cdef int *fdbox
+    cdef wakeup *box
     cdef unsigned char *buf
     cdef dict partial
     cdef readonly int family
@@ -449,10 +475,11 @@ cdef class Socket:
         self.partial = {}
         self.buf = <unsigned char *>malloc(RECV_BUFFER)
         # The box outlives the socket on purpose: a late upcall must never see freed memory.
-        self.fdbox = <int *>malloc(sizeof(int))
-        if self.buf == NULL or self.fdbox == NULL:
+        self.box = <wakeup *>malloc(sizeof(wakeup))
+        if self.buf == NULL or self.box == NULL:
             raise MemoryError()
-        self.fdbox[0] = -1
+        self.box.fd = -1
+        self.box.pending = 0
 
     def __init__(self, int family, int eventfd, int remote_udp_port):
         if _udp_port < 0:
@@ -460,7 +487,7 @@ cdef class Socket:
         if self.so != NULL:
             raise RuntimeError("Socket already initialised")
         self.family = family
-        self.fdbox[0] = eventfd
+        self.box.fd = eventfd
         self.so = usrsctp_socket(family, SOCK_SEQPACKET, IPPROTO_SCTP, NULL, NULL, 0, NULL)
         if self.so == NULL:
             raise _oserror(errno, "usrsctp_socket")
@@ -481,7 +508,7 @@ cdef class Socket:
                 self._check(usrsctp_setsockopt(self.so, IPPROTO_SCTP, SCTP_EVENT, &ev,
                                                sizeof(ev)), "SCTP_EVENT")
             self.set_remote_udp_port(remote_udp_port)
-            self._check(usrsctp_set_upcall(self.so, _upcall, self.fdbox), "set_upcall")
+            self._check(usrsctp_set_upcall(self.so, _upcall, self.box), "set_upcall")
         except BaseException:
             self.close()
             raise
@@ -507,7 +534,7 @@ cdef class Socket:
         """Close the socket (usrsctp shuts its associations down in the background)."""
         if self.so != NULL:
             usrsctp_set_upcall(self.so, _upcall_closed, NULL)
-            self.fdbox[0] = -1
+            self.box.fd = -1
             usrsctp_close(self.so)
             self.so = NULL
 
@@ -693,6 +720,16 @@ cdef class Socket:
             queue.append(item)
         return None
 
+    def rearm(self):
+        """Reset the eventfd and let the next upcall write it again. Call it when woken,
+        before reading the socket, so that nothing arriving meanwhile goes unnoticed."""
+        cdef uint64_t value = 0
+        if not _is_pending(self.box):
+            return  # no upcall since the last rearm: the eventfd has nothing to reset
+        if self.box.fd >= 0:
+            read(self.box.fd, &value, 8)
+        _clear_pending(self.box)
+
     def take(self):
         """The next complete ``Message`` or notification tuple (as ``pump`` returns
         them), or None if usrsctp has nothing complete right now."""
@@ -761,9 +798,3 @@ cdef object _notification(bytes chunk):
     if kind == SCTP_SHUTDOWN_EVENT:
         return (SHUTDOWN_EVENT, sn.sn_shutdown_event.sse_assoc_id)
     return None
-
-
-def drain_eventfd(int fd) -> None:
-    """Reset an eventfd counter (non-blocking; nothing to read is fine)."""
-    cdef uint64_t value = 0
-    read(fd, &value, 8)

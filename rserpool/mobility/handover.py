@@ -90,6 +90,7 @@ class Mobility:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._registered: list[str] = []
+        self._waiting: list[int] = []  # associations a deferred removal waits for
 
     # ----- life cycle
 
@@ -191,14 +192,16 @@ class Mobility:
         if added:
             await asyncio.gather(*(self._adopt(assoc, added) for assoc in ep.associations()))
         live = [a for a in bound if a not in vanished] + added
+        changed = bool(added)
         if vanished:
             # usrsctp crashes when a DELETE-IP meets an association whose peer never
             # acknowledged our ADD-IP (a peer that moved too): keep the vanished address
             # bound until such associations are gone, and try again later.
             waiting = [assoc for assoc in ep.associations() if not self._confirmed(assoc, live)]
             if waiting:
-                self._emit("deferred", ",".join(vanished),
-                           detail=f"associations {waiting} have not confirmed {live}")
+                if waiting != self._waiting:
+                    self._emit("deferred", ",".join(vanished),
+                               detail=f"associations {waiting} have not confirmed {live}")
                 asyncio.get_running_loop().call_later(self.asconf_timeout, self._dirty.set)
             else:
                 for address in vanished:
@@ -206,10 +209,13 @@ class Mobility:
                     self._emit("unbound", address)
                 await asyncio.gather(*(self._release(assoc, vanished)
                                        for assoc in ep.associations()))
+                changed = True
+            self._waiting = waiting
         if live != self._registered:
             self._reregister(live)
-        elapsed = asyncio.get_running_loop().time() - started
-        self._emit("handover", None, detail=f"{','.join(live)} in {elapsed:.3f} s")
+        if changed:
+            elapsed = asyncio.get_running_loop().time() - started
+            self._emit("handover", None, detail=f"{','.join(live)} in {elapsed:.3f} s")
 
     def _strand(self) -> None:
         """The endpoint lost its last address: abort its associations."""

@@ -475,6 +475,12 @@ class UsrsctpEndpoint(Endpoint):
         while not queue:
             if self._sock is None:
                 raise TransportError(errno.EBADF, "endpoint closed")
+            # Eager reads leave the eventfd set: consume that wake-up now (as the loop would),
+            # so that the loop sleeps until usrsctp has something new instead of waking us
+            # for nothing first.
+            self._on_wakeup()
+            if queue:
+                break
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._readers.append(fut)
             await fut
@@ -486,7 +492,8 @@ class UsrsctpEndpoint(Endpoint):
     # -- the event loop side
 
     def _on_wakeup(self) -> None:
-        _lib.drain_eventfd(self._efd)
+        if self._sock is not None:
+            self._sock.rearm()
         self._pump()
 
     def _pump(self) -> None:

@@ -289,7 +289,7 @@ def test_both_ends_move_at_once_session_fails_over_by_registrar(
         assert resolve_until(testbed, tmp_path / "resolve.log", [[M_B]]) == [[M_B]]
 
         rereg = first(events, "re-registered", made)
-        print(f"\nboth ends moved (break-before-make): PE re-registered "
+        print(f"\nboth ends moved (break-before-make): PE asked to re-register "
               f"{(rereg - made) * 1000:.0f} ms after its new address came up; PU session "
               f"back {after[0][3] - made:.2f} s after the new addresses came up "
               f"({after[0][3] - broken:.2f} s after the old ones went), "
