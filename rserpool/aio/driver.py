@@ -2,7 +2,9 @@
 
 The driver reads the endpoint's events, decodes ASAP/ENRP messages with ``rserpool.wire``
 and feeds them to the core with the loop's time; it carries out the actions the core returns
-(in order: sends and closes go through one queue, drained by one writer task) and keeps one
+(in order: a Send goes out at once when nothing is queued before it and the socket takes it
+without waiting; otherwise sends and closes go through one queue, drained by one writer
+task) and keeps one
 timer, set to the core's ``next_timer()``. Everything that is not for the core (user data,
 association changes) goes to the owner's callbacks.
 """
@@ -17,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from rserpool import wire
 from rserpool.actions import Action, Announce, Close, Connect, Notify, Send
@@ -64,6 +66,18 @@ class _Connecting:
     port: int
 
 
+class _Encoded(NamedTuple):
+    """A Send already encoded, waiting for the socket."""
+
+    assoc: int
+    data: bytes
+    ppid: int
+    stream: int
+
+
+_Item = Send | Close | _Encoded | Callable[[], Awaitable[None]]
+
+
 class CoreDriver:
     """Drives ``core`` over ``endpoint`` (already open). Call ``start()``, then feed the core
     through ``call()``; ``aclose()`` stops the driver (the endpoint stays open).
@@ -105,7 +119,7 @@ class CoreDriver:
         self._open = connect or (lambda a: self.endpoint.connect(a.addresses, a.port))
         # Send/Close actions and user sends, in order; a deque and an Event cost less per
         # message than an asyncio.Queue (the registrar's hot path: one Send per request).
-        self._out: deque[Send | Close | Callable[[], Awaitable[None]]] = deque()
+        self._out: deque[_Item] = deque()
         self._queued = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiting: set[asyncio.Future[None]] = set()  # callers of send()
@@ -193,7 +207,9 @@ class CoreDriver:
 
     def apply(self, actions: Iterable[Action]) -> None:
         for action in actions:
-            if isinstance(action, Send | Close):
+            if type(action) is Send:  # the hot path: one reply per request
+                self._send_now(action)
+            elif isinstance(action, Send | Close):
                 self._enqueue(action)
             elif isinstance(action, Connect):
                 self._connect(action)
@@ -205,13 +221,36 @@ class CoreDriver:
                 self._on_announce(action)
         self._arm_timer()
 
-    def _enqueue(self, item: Send | Close | Callable[[], Awaitable[None]]) -> None:
+    def _send_now(self, action: Send) -> None:
+        """Send at once when nothing is queued before it and the socket does not make us
+        wait (no writer-task hop); otherwise queue it, in order."""
+        if self._out:
+            self._enqueue(action)
+            return
+        try:
+            data = action.message.encode()
+            if self.endpoint.try_send(action.assoc, data, action.ppid, action.stream):
+                return
+        except TransportError as exc:  # the association is going away: its event follows
+            log.debug("send on association %d failed: %s", action.assoc, exc)
+            return
+        except Exception:
+            log.exception("client driver: a send failed")
+            return
+        self._enqueue(_Encoded(action.assoc, data, action.ppid, action.stream))
+
+    def _enqueue(self, item: _Item) -> None:
         self._out.append(item)
         if not self._queued.is_set():
             self._queued.set()
 
-    async def _carry_out(self, item: Send | Close | Callable[[], Awaitable[None]]) -> None:
-        if isinstance(item, Send):
+    async def _carry_out(self, item: _Item) -> None:
+        if isinstance(item, _Encoded):
+            try:
+                await self.endpoint.send(item.assoc, item.data, item.ppid, item.stream)
+            except TransportError as exc:  # the association is going away: its event follows
+                log.debug("send on association %d failed: %s", item.assoc, exc)
+        elif isinstance(item, Send):
             try:
                 data = item.message.encode()
                 await self.endpoint.send(item.assoc, data, item.ppid, item.stream)
@@ -277,6 +316,9 @@ class CoreDriver:
             self._event(event)
 
     def _event(self, event: Event) -> None:
+        if type(event) is Message and not self._held:  # the hot path
+            self._message(event)
+            return
         assoc = getattr(event, "assoc", None)
         if assoc is not None and assoc in self._held:
             self._held[assoc].append(event)
@@ -374,7 +416,8 @@ class CoreDriver:
             else:
                 self.call(lambda now: self.core.receive_error(event.assoc, error, now))
             return
-        self.call(lambda now: self.core.receive(event.assoc, message, now))
+        if not self.closed:
+            self.apply(self.core.receive(event.assoc, message, self.now()))
 
     # ----- tasks
 

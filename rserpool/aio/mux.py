@@ -58,15 +58,18 @@ class EndpointMux(Endpoint):
         self._events.put_nowait(TransportError(errno.EBADF, "endpoint closed"))
 
     async def _read(self, index: int, endpoint: Endpoint) -> None:
+        events, n = self._events, len(self.endpoints)
         try:
             while True:
                 event = await endpoint.receive()
-                assoc = self.mux_id(index, event.assoc)
+                assoc = event.assoc * n + index
                 # Message is most events: built directly (dataclasses.replace costs 5x more)
-                await self._events.put(
-                    Message(assoc, event.data, event.ppid, event.stream, event.unordered)
-                    if type(event) is Message else dataclasses.replace(event, assoc=assoc)
-                )
+                item = (Message(assoc, event.data, event.ppid, event.stream, event.unordered)
+                        if type(event) is Message else dataclasses.replace(event, assoc=assoc))
+                if events.full():
+                    await events.put(item)
+                else:
+                    events.put_nowait(item)
         except TransportError as exc:
             await self._events.put(exc)
 
@@ -98,8 +101,15 @@ class EndpointMux(Endpoint):
         endpoint, inner = self._route(assoc)
         await endpoint.send(inner, data, ppid, stream, unordered)
 
+    def try_send(
+        self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
+    ) -> bool:
+        n = len(self.endpoints)
+        return self.endpoints[assoc % n].try_send(assoc // n, data, ppid, stream, unordered)
+
     async def receive(self) -> Event:
-        item = await self._events.get()
+        events = self._events
+        item = events.get_nowait() if events.qsize() else await events.get()
         if isinstance(item, TransportError):
             self._events.put_nowait(item)  # every later receive() fails the same way
             raise item

@@ -157,6 +157,14 @@ class Endpoint(abc.ABC):
     ) -> None:
         """Send one message; waits while the send buffer is full (back-pressure)."""
 
+    def try_send(
+        self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
+    ) -> bool:
+        """Send one message now if the stack takes it without waiting: False (nothing sent)
+        when it would have to wait (then use ``send``); raises TransportError like ``send``.
+        Backends without a synchronous path always answer False."""
+        return False
+
     @abc.abstractmethod
     async def receive(self) -> Event:
         """The next message or notification, in arrival order."""

@@ -96,6 +96,7 @@ _ADDRESS_STATES = {
     6: PeerAddressState.POTENTIALLY_FAILED,
 }
 _RECV_SIZE = 65536
+_ntohl = socket.ntohl
 _CLOSE_TIMEOUT = 5.0
 
 
@@ -394,6 +395,22 @@ class KernelEndpoint(Endpoint):
             except OSError as exc:
                 raise _error(exc, f"send on association {assoc}") from exc
 
+    def try_send(
+        self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
+    ) -> bool:
+        sock = self._sock
+        if sock is None or self._writers:  # senders already wait: keep their order
+            return False
+        cmsg = _SNDINFO.pack(stream, SCTP_UNORDERED if unordered else 0, socket.htonl(ppid),
+                             0, assoc)
+        try:
+            sock.sendmsg([data], [(IPPROTO_SCTP, SCTP_SNDINFO, cmsg)])
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            raise _error(exc, f"send on association {assoc}") from exc
+        return True
+
     def shutdown(self, assoc: int) -> None:
         self._send_flag(assoc, SCTP_EOF, "shutdown")
 
@@ -444,6 +461,12 @@ class KernelEndpoint(Endpoint):
         self._pause_reading()
 
     def _on_data(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> None:
+        if len(ancillary) == 1:  # the usual case: SCTP_RCVINFO alone
+            level, kind, raw = ancillary[0]
+            if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
+                sid, _ssn, flags, ppid, _tsn, _cum, _ctx, assoc = _RCVINFO.unpack_from(raw)
+                self._emit(Message(assoc, data, _ntohl(ppid), sid, bool(flags & SCTP_UNORDERED)))
+                return
         for level, kind, raw in ancillary:
             if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
                 sid, _ssn, flags, ppid, _tsn, _cum, _ctx, assoc = _RCVINFO.unpack_from(raw)

@@ -428,6 +428,19 @@ class UsrsctpEndpoint(Endpoint):
                 ) from exc
         await self._send_waiting(assoc, bytes(data), ppid, stream, unordered)
 
+    def try_send(
+        self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
+    ) -> bool:
+        sock = self._sock
+        if sock is None or type(data) is not bytes:
+            return False
+        try:
+            return bool(sock.send(assoc, data, ppid, stream, unordered) == 0)
+        except OSError as exc:
+            raise TransportError(
+                exc.errno or 0, f"send on association {assoc} failed", self._address_of(assoc),
+            ) from exc
+
     async def _send_waiting(
         self, assoc: int, data: bytes, ppid: int, stream: int, unordered: bool
     ) -> None:
