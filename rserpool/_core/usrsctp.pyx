@@ -320,9 +320,6 @@ cdef extern from *:
     static int rserpool_mark_pending(rserpool_wakeup *w) {
         return __atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST);
     }
-    static int rserpool_is_pending(rserpool_wakeup *w) {
-        return __atomic_load_n(&w->pending, __ATOMIC_SEQ_CST);
-    }
     static void rserpool_clear_pending(rserpool_wakeup *w) {
         __atomic_store_n(&w->pending, 0, __ATOMIC_SEQ_CST);
     }
@@ -332,7 +329,6 @@ cdef extern from *:
         int pending
     int _mark_pending "rserpool_mark_pending"(wakeup *w) nogil
     void _clear_pending "rserpool_clear_pending"(wakeup *w) nogil
-    int _is_pending "rserpool_is_pending"(wakeup *w) nogil
 
 
 cdef void _upcall(socket *so, void *arg, int flags) noexcept nogil:
@@ -724,8 +720,9 @@ cdef class Socket:
         """Reset the eventfd and let the next upcall write it again. Call it when woken,
         before reading the socket, so that nothing arriving meanwhile goes unnoticed."""
         cdef uint64_t value = 0
-        if not _is_pending(self.box):
-            return  # no upcall since the last rearm: the eventfd has nothing to reset
+        # Always read, even with nothing pending: an upcall that marked itself pending just
+        # before the last rearm may have written since, and a level-triggered reader would
+        # otherwise be woken again and again until the next upcall.
         if self.box.fd >= 0:
             read(self.box.fd, &value, 8)
         _clear_pending(self.box)
