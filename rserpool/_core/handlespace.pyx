@@ -70,13 +70,18 @@ from rserpool._core.btree cimport (
     bt_rekey,
     bt_remove,
 )
-from rserpool._core.wire cimport PEFields, PoolElement, pe_address_count, pe_fields
-from rserpool.wire import MAX_ADDRESSES_PER_TRANSPORT as _CODEC_MAX_ADDRESSES
+from rserpool._core.wire cimport (
+    C_MAX_ADDRESSES,
+    PEFields,
+    PoolElement,
+    pe_address_count,
+    pe_fields,
+)
 from rserpool.wire import Cause
 
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
-DEFAULT_MAX_ADDRESSES = _CODEC_MAX_ADDRESSES     # the limit of the codec
+DEFAULT_MAX_ADDRESSES = C_MAX_ADDRESSES     # the limit of the codec
 
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
@@ -616,7 +621,7 @@ cdef class Handlespace:
             raise HandlespaceError(Cause.INVALID_VALUES, "empty pool handle")
         if randomized < 0:
             raise HandlespaceError(Cause.INVALID_VALUES, f"unknown policy type {policy_type:#x}")
-        if self.max_addresses < _CODEC_MAX_ADDRESSES:
+        if self.max_addresses < C_MAX_ADDRESSES:
             # The codec guarantees 1..MAX_ADDRESSES_PER_TRANSPORT; count only when stricter.
             addresses = pe_address_count(element)
         if addresses < 1 or addresses > self.max_addresses:

@@ -100,10 +100,10 @@ cdef class Transport:
     cdef Py_ssize_t _blen
     cdef tuple _addr_cache
 
-    cdef const uchar* _bp(self) noexcept
+    cdef inline const uchar* _bp(self) noexcept
     cdef int _set_addresses(self, addresses) except -1
     cdef tuple _packed(self)
-    cdef Py_ssize_t _size(self) noexcept
+    cdef inline Py_ssize_t _size(self) noexcept
     cdef uchar* _write(self, uchar* p) noexcept
     cdef bint _equals(self, Transport o) noexcept
     cdef str _extra_repr(self)
@@ -116,11 +116,11 @@ cdef class Policy:
     cdef int _tlvlen
     cdef uint32_t _v[7]
 
-    cdef void _set_type(self, uint32_t t, int layout) noexcept
+    cdef inline void _set_type(self, uint32_t t, int layout) noexcept
     cdef int _set_checked(self, int i, v) except -1
-    cdef uint32_t _field(self, int i) noexcept
-    cdef void _set_field(self, int i, uint32_t v) noexcept
-    cdef Py_ssize_t _size(self) noexcept
+    cdef inline uint32_t _field(self, int i) noexcept
+    cdef inline void _set_field(self, int i, uint32_t v) noexcept
+    cdef inline Py_ssize_t _size(self) noexcept
     cdef uchar* _write(self, uchar* p) noexcept
 
 
