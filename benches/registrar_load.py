@@ -130,7 +130,7 @@ class _Worker:
             data = event.data
             if data[0] == _KEEP_ALIVE:  # answer it, or the registrar drops the PE
                 self.keep_alives += 1
-                alive = wire.decode(data, wire.PPID_ASAP)
+                alive: Any = wire.decode(data, wire.PPID_ASAP)
                 await ep.send(event.assoc, wire.EndpointKeepAliveAck(
                     alive.pool_handle, alive.pe_identifier).encode(), wire.PPID_ASAP)
                 continue
@@ -193,7 +193,7 @@ async def _worker_main(config: LoadConfig, worker: int, barrier: Any) -> dict[st
         registrations = [[_registration(config, pe) for pe in ids]
                          for ids in _pe_ids(config, worker)]
         resolution = wire.HandleResolution(POOL, config.items).encode()
-        plans = {
+        plans: dict[str, tuple[list[tuple[_Link, Iterator[bytes]]], bool]] = {
             "populate": ([(k, iter(r)) for k, r in zip(links, registrations, strict=True)],
                          False),
             "reregister": ([(k, itertools.cycle(r))
