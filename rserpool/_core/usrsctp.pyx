@@ -320,6 +320,9 @@ cdef extern from *:
     static int rserpool_mark_pending(rserpool_wakeup *w) {
         return __atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST);
     }
+    static int rserpool_is_pending(rserpool_wakeup *w) {
+        return __atomic_load_n(&w->pending, __ATOMIC_SEQ_CST);
+    }
     static void rserpool_clear_pending(rserpool_wakeup *w) {
         __atomic_store_n(&w->pending, 0, __ATOMIC_SEQ_CST);
     }
@@ -329,6 +332,7 @@ cdef extern from *:
         int pending
     int _mark_pending "rserpool_mark_pending"(wakeup *w) nogil
     void _clear_pending "rserpool_clear_pending"(wakeup *w) nogil
+    int _is_pending "rserpool_is_pending"(wakeup *w) nogil
 
 
 cdef void _upcall(socket *so, void *arg, int flags) noexcept nogil:
@@ -716,16 +720,19 @@ cdef class Socket:
             queue.append(item)
         return None
 
-    def rearm(self):
-        """Reset the eventfd and let the next upcall write it again. Call it when woken,
-        before reading the socket, so that nothing arriving meanwhile goes unnoticed."""
+    def rearm(self, bint force=True) -> bool:
+        """Reset the eventfd and let the next upcall write it again; call it before reading
+        the socket, so that nothing arriving meanwhile goes unnoticed. Without ``force``,
+        do nothing (and return False) if no upcall came since the last rearm: what an
+        upcall racing that rearm may have written is left for the eventfd's reader, which
+        must always force (else a level-triggered reader would be woken again and again)."""
         cdef uint64_t value = 0
-        # Always read, even with nothing pending: an upcall that marked itself pending just
-        # before the last rearm may have written since, and a level-triggered reader would
-        # otherwise be woken again and again until the next upcall.
+        if not force and not _is_pending(self.box):
+            return False
         if self.box.fd >= 0:
             read(self.box.fd, &value, 8)
         _clear_pending(self.box)
+        return True
 
     def take(self):
         """The next complete ``Message`` or notification tuple (as ``pump`` returns
