@@ -720,15 +720,19 @@ cdef class Socket:
             queue.append(item)
         return None
 
-    def rearm(self):
-        """Reset the eventfd and let the next upcall write it again. Call it when woken,
-        before reading the socket, so that nothing arriving meanwhile goes unnoticed."""
+    def rearm(self, bint force=True) -> bool:
+        """Reset the eventfd and let the next upcall write it again; call it before reading
+        the socket, so that nothing arriving meanwhile goes unnoticed. Without ``force``,
+        do nothing (and return False) if no upcall came since the last rearm: what an
+        upcall racing that rearm may have written is left for the eventfd's reader, which
+        must always force (else a level-triggered reader would be woken again and again)."""
         cdef uint64_t value = 0
-        if not _is_pending(self.box):
-            return  # no upcall since the last rearm: the eventfd has nothing to reset
+        if not force and not _is_pending(self.box):
+            return False
         if self.box.fd >= 0:
             read(self.box.fd, &value, 8)
         _clear_pending(self.box)
+        return True
 
     def take(self):
         """The next complete ``Message`` or notification tuple (as ``pump`` returns

@@ -486,14 +486,15 @@ class UsrsctpEndpoint(Endpoint):
             except OSError as exc:
                 raise TransportError(exc.errno or 0, "receive failed") from exc
         while not queue:
-            if self._sock is None:
+            if (sock := self._sock) is None:
                 raise TransportError(errno.EBADF, "endpoint closed")
             # Eager reads leave the eventfd set: consume that wake-up now (as the loop would),
             # so that the loop sleeps until usrsctp has something new instead of waking us
-            # for nothing first.
-            self._on_wakeup()
-            if queue:
-                break
+            # for nothing first. No upcall since the last reset: nothing to consume or read.
+            if sock.rearm(False):
+                self._pump()
+                if queue:
+                    break
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._readers.append(fut)
             await fut

@@ -263,6 +263,37 @@ def test_received_messages_are_ordinary_dataclass_instances() -> None:
     run(main())
 
 
+def test_idle_endpoint_lets_the_loop_sleep() -> None:
+    """A wake-up that arrives with nothing pending (an upcall racing the previous reset)
+    is consumed once; the loop must not keep waking up on the eventfd until traffic comes."""
+
+    async def main() -> None:
+        async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            await client.send(assoc, b"hi", 1)
+            await next_message(server)
+            wakeups = 0
+            on_wakeup = server._on_wakeup  # type: ignore[attr-defined]
+
+            def counting() -> None:
+                nonlocal wakeups
+                wakeups += 1
+                on_wakeup()
+
+            loop = asyncio.get_running_loop()
+            efd = server._efd  # type: ignore[attr-defined]
+            loop.remove_reader(efd)
+            loop.add_reader(efd, counting)
+            server._sock.rearm()  # type: ignore[attr-defined]
+            os.eventfd_write(efd, 1)
+            await asyncio.sleep(0.3)
+            assert 1 <= wakeups < 50, f"{wakeups} wake-ups of an idle endpoint"
+
+    run(main())
+
+
 def test_stub_matches_binding() -> None:
     from mypy import stubtest
 
