@@ -138,7 +138,11 @@ class CoreDriver:
         return self._loop.time() if self._clock is None else self._clock.now()
 
     def start(self) -> None:
-        self._spawn(self._read())
+        deliver = getattr(self.endpoint, "deliver_to", None)  # an EndpointMux: no queue hop
+        if deliver is not None:
+            deliver(self._event)
+        else:
+            self._spawn(self._read())
         self._spawn(self._write())
         self._arm_timer()  # a core may want its first timer at once (the registrar's start)
 
@@ -150,6 +154,9 @@ class CoreDriver:
         while self._out and self._loop.time() < deadline:
             await asyncio.sleep(0.01)
         self.closed = True
+        deliver = getattr(self.endpoint, "deliver_to", None)
+        if deliver is not None:
+            deliver(None)
         for listener in self._listeners:
             listener.close()
         if self._timer is not None:
