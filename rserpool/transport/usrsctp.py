@@ -595,6 +595,8 @@ class UsrsctpEndpoint(Endpoint):
                 self._peers[assoc] = self._peer_info(assoc)
                 addrs, port = self._peers[assoc]
                 self._learn_udp_port(assoc, addrs, port)
+                if state is AssociationState.RESTARTED:
+                    self._probe_paths(assoc, addrs, port)
             else:
                 addrs, port = self._peers.pop(assoc, ([], 0))
             fut = self._connecting.get(assoc)
@@ -623,6 +625,15 @@ class UsrsctpEndpoint(Endpoint):
             _, assoc, error, data, ppid, stream = item
             return SendFailed(assoc, data, ppid, stream, error)
         return None  # SHUTDOWN_EVENT: the SHUTDOWN association change follows
+
+    def _probe_paths(self, assoc: int, addresses: Sequence[str], port: int) -> None:
+        """Heartbeat every path of a restarted association now: the peer restarted, so the
+        paths that timed out while it was down are back, but usrsctp would not send on them
+        before its next periodic heartbeat (a second or more of silence)."""
+        sock = self._live()
+        for address in addresses:
+            with contextlib.suppress(OSError, ValueError):
+                sock.heartbeat(assoc, address, port)
 
     def _peer_info(self, assoc: int) -> tuple[list[str], int]:
         assert self._sock is not None
