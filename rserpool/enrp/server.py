@@ -50,6 +50,7 @@ class EnrpServer:
                        for p in self.config.static_peers]
         self.in_startup = True
         self.mentor_id = 0
+        self._updates_to_ignore = max(0, self.config.debug_ignore_handle_updates)
         self._assoc_peer: dict[int, int] = {}  # association -> peer id, once it has spoken
         self._assoc_static: dict[int, int] = {}  # association -> index in self.static
         self._handlers = {
@@ -424,6 +425,12 @@ class EnrpServer:
         sender: int = msg.sender_server_id
         if sender not in self.peers:
             log.warning("Handle Update from unknown peer $%08x: ignored", sender)
+            return []
+        if self._updates_to_ignore:
+            self._updates_to_ignore -= 1
+            log.warning("debug_ignore_handle_updates: ignoring a Handle Update from $%08x "
+                        "(PE $%08x; %d more to ignore)", sender,
+                        msg.pool_element.pe_identifier, self._updates_to_ignore)
             return []
         self.host.stats.handle_updates += 1
         pool_handle: bytes = msg.pool_handle

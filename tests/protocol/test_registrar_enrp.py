@@ -114,6 +114,26 @@ def test_checksum_mismatch_triggers_owned_only_resynchronisation(trio: Fabric) -
                for r in responses for _, pes in r.pools for pe in pes)
 
 
+def test_ignored_handle_update_is_repaired_by_the_checksum_audit() -> None:
+    net = Fabric()
+    net.registrar("A", A)
+    c = net.registrar("C", C, debug_ignore_handle_updates=1)
+    net.advance(6.0)
+    pe = net.client("pe")
+    assoc = net.connect(pe, "A")
+    synced = net.registrars["A"].statistics()["synchronizations"]
+
+    register(net, pe, assoc, 1)  # C ignores this update (fault injection)
+    assert ids_at(c) == {}
+    register(net, pe, assoc, 2)  # and takes this one: only the first N are ignored
+    assert ids_at(c) == {2: A}
+    net.advance(3.0)  # A's next Presence carries a checksum C cannot match
+
+    assert ids_at(c) == {1: A, 2: A}
+    assert net.registrars["A"].statistics()["synchronizations"] == synced + 1
+    assert c.statistics()["handle_updates"] == 1
+
+
 def test_dead_registrar_is_taken_over_by_exactly_one_survivor(trio: Fabric) -> None:
     pes = [trio.client(f"pe{i}") for i in range(3)]
     for pe_id, pe in enumerate(pes, start=1):
