@@ -26,11 +26,10 @@ cdef struct PENode:
     Group* assoc_group          # association the PE registered over, or NULL
     PENode* assoc_prev
     PENode* assoc_next
-    Py_ssize_t slot             # index in pool.members (and the Fenwick tree)
+    Py_ssize_t slot             # index in pool.members (and the Fenwick tree of values)
     int64_t assoc
     uint64_t seq                # per-pool sequence: tie-breaker and round-robin position
     uint64_t round              # weighted round robin: the PE's current round
-    uint64_t value              # randomized policies: the PE's selection weight
     uint32_t credit             # weighted round robin: picks left in this round
     uint32_t degradation        # accumulated load degradation since the last registration
     uint32_t checksum           # this PE's folded 16-bit checksum contribution
@@ -46,12 +45,17 @@ cdef struct PENode:
     uint8_t timer_code
 
 
+cdef struct Member:
+    PENode* node
+    PyObject* element           # node.element (a borrowed copy: selection reads no node)
+
+
 cdef struct PoolRec:
     PyObject* handle            # the pool handle (bytes, owned reference)
     const char* hbuf            # its bytes
     Py_ssize_t hlen
     Py_hash_t hash
-    PENode** members            # dense, in no particular order; PENode.slot indexes it
+    Member* members             # dense, in no particular order; PENode.slot indexes it
     Py_ssize_t size
     Py_ssize_t capacity
     PENode** by_id              # members sorted by PE id, rebuilt when stale
@@ -59,7 +63,7 @@ cdef struct PoolRec:
     BTree selection             # ordered policies: PEs by (policy key, seq)
     PENode* ring                # round robin: the next PE to pick
     bint use_ring
-    Fenwick values              # randomized policies: selection weights by slot
+    Fenwick values              # randomized policies: selection values by slot
     uint32_t policy_type
     uint8_t randomized          # 1: choose by value sums; 0: take the first in key order
     uint64_t next_seq

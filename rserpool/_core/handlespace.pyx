@@ -27,9 +27,9 @@ from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memset
 
-from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_reserve
+from rserpool._core.fenwick cimport Fenwick, fen_find, fen_free, fen_init, fen_reserve, fen_set
 from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
 from rserpool._core.policies cimport (
     PT_ROUND_ROBIN,
@@ -41,6 +41,7 @@ from rserpool._core.policies cimport (
     USES_WEIGHT,
     USES_WEIGHT_DPF,
     pe_of_sel,
+    policy_degrades,
     policy_join,
     policy_primary,
     policy_randomized,
@@ -49,6 +50,8 @@ from rserpool._core.policies cimport (
     policy_fields,
     policy_value,
 )
+from cpython.list cimport PyList_New
+
 from rserpool._core.timers cimport (
     TimerHeap,
     TimerSlot,
@@ -79,12 +82,18 @@ from rserpool._core.wire cimport (
 )
 from rserpool.wire import Cause
 
+
+cdef extern from "Python.h":
+    void _incref "Py_INCREF"(PyObject* o) noexcept nogil
+    void _list_set "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* o) noexcept  # steals
+
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
 DEFAULT_MAX_ADDRESSES = C_MAX_ADDRESSES     # the limit of the codec
 
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
+    SELECT_STACK = 16           # picks that select keeps on the C stack
     TIMER_LIFETIME = 1          # TimerCode.LIFETIME
 
 
@@ -319,7 +328,7 @@ cdef class Handlespace:
                 continue
             for j in range(pool.size):
                 Py_DECREF(<object>pool.members[j].element)
-                PyMem_Free(pool.members[j])
+                PyMem_Free(pool.members[j].node)
             _release_pool(pool)     # no map_delete: that would shift cells under this loop
         map_free(&self._pools)
         map_free(&self._pes)
@@ -397,47 +406,52 @@ cdef class Handlespace:
         _release_pool(pool)
         self._pool_order_stale = True
 
-    cdef int _add_member(self, PoolRec* pool, PENode* n) except -1:
-        cdef PENode** grown
+    cdef int _add_member(self, PoolRec* pool, PENode* n, uint32_t value) except -1:
+        """Append n (its element set) to the pool's members with selection value `value`."""
+        cdef Member* grown
         cdef Py_ssize_t capacity
         if pool.size == pool.capacity:
             capacity = pool.capacity * 2 if pool.capacity else 8
-            grown = <PENode**>PyMem_Realloc(pool.members, capacity * sizeof(PENode*))
+            grown = <Member*>PyMem_Realloc(pool.members, capacity * sizeof(Member))
             if grown == NULL:
                 raise MemoryError()
             pool.members = grown
             pool.capacity = capacity
         if pool.randomized:
             fen_reserve(&pool.values, pool.size + 1)
-            fen_add(&pool.values, pool.size, n.value)
+            fen_set(&pool.values, pool.size, value)
         n.slot = pool.size
-        pool.members[pool.size] = n
+        pool.members[pool.size].node = n
+        pool.members[pool.size].element = n.element
         pool.size += 1
         pool.by_id_stale = True
         return 0
 
     cdef void _remove_member(self, PoolRec* pool, PENode* n) noexcept:
-        cdef PENode* last = pool.members[pool.size - 1]
+        """Move the last member into n's slot (no read of the moved PE's record)."""
+        cdef Py_ssize_t slot = n.slot
+        cdef Py_ssize_t last = pool.size - 1
         if pool.randomized:
-            fen_add(&pool.values, n.slot, -n.value)
-        if last != n:
-            if pool.randomized:
-                fen_add(&pool.values, last.slot, -last.value)
-                fen_add(&pool.values, n.slot, last.value)
-            pool.members[n.slot] = last
-            last.slot = n.slot
+            if slot != last:
+                fen_set(&pool.values, slot, pool.values.slots[last])
+            fen_set(&pool.values, last, 0)
+        if slot != last:
+            pool.members[slot] = pool.members[last]
+            pool.members[slot].node.slot = slot
         pool.size -= 1
         pool.by_id_stale = True
 
     cdef PENode** _by_id(self, PoolRec* pool) except NULL:
         """The pool's PEs sorted by PE id."""
         cdef PENode** grown
+        cdef Py_ssize_t i
         if pool.by_id_stale:
             grown = <PENode**>PyMem_Realloc(pool.by_id, pool.capacity * sizeof(PENode*))
             if grown == NULL:
                 raise MemoryError()
             pool.by_id = grown
-            memcpy(grown, pool.members, pool.size * sizeof(PENode*))
+            for i in range(pool.size):
+                grown[i] = pool.members[i].node
             qsort(grown, pool.size, sizeof(PENode*), _by_id)
             pool.by_id_stale = False
         return pool.by_id
@@ -584,7 +598,7 @@ cdef class Handlespace:
         """
         cdef PEFields f
         cdef uint32_t policy_type, pe_id, owner_id, weight, priority, load, load_degradation
-        cdef uint32_t load_dpf, weight_dpf, distance
+        cdef uint32_t load_dpf, weight_dpf, distance, value
         cdef int transport_use
         cdef int64_t assoc_id = 0
         cdef double life
@@ -592,8 +606,7 @@ cdef class Handlespace:
         cdef Py_ssize_t addresses = 1
         cdef PoolRec* pool
         cdef PENode* n = NULL
-        cdef uint32_t old_weight
-        cdef uint64_t value
+        cdef uint32_t old_weight, old_value
         cdef int uses
         pe_fields(element, &f)      # C fields, without building a decoded PE's sub-objects
         policy_type = f.policy_type
@@ -652,7 +665,9 @@ cdef class Handlespace:
             Py_INCREF(element)
             Py_DECREF(<object>n.element)
             n.element = <PyObject*>element
+            pool.members[n.slot].element = <PyObject*>element
             old_weight = n.weight
+            old_value = <uint32_t>policy_value(n, policy_type) if pool.randomized else 0
             n.weight = weight
             n.priority = priority
             n.load = load
@@ -661,11 +676,10 @@ cdef class Handlespace:
             n.weight_dpf = weight_dpf
             n.distance = distance
             policy_refresh(n, pool, old_weight)
-            if pool.randomized:
-                value = policy_value(n, policy_type)
-                if value != n.value:
-                    fen_add(&pool.values, n.slot, value - n.value)
-                    n.value = value
+            if pool.randomized:     # the Fenwick tree is touched only if the value changed
+                value = <uint32_t>policy_value(n, policy_type)
+                if value != old_value:
+                    fen_set(&pool.values, n.slot, value)
             elif not pool.use_ring:     # a round robin position does not change
                 bt_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
             if n.owner != owner_id:
@@ -704,12 +718,12 @@ cdef class Handlespace:
         n.timer.pos = -1
         n.timer.owner = n
         policy_join(n, pool)
-        if pool.randomized:
-            n.value = policy_value(n, policy_type)
+        n.element = <PyObject*>element     # its reference is taken once n is linked
         try:
             map_put(&self._pes, <uint64_t>pool, pe_id, n)
             try:
-                self._add_member(pool, n)
+                self._add_member(pool, n, <uint32_t>policy_value(n, policy_type)
+                                 if pool.randomized else 0)
             except BaseException:
                 map_delete(&self._pes, <uint64_t>pool, pe_id, n)
                 raise
@@ -719,7 +733,6 @@ cdef class Handlespace:
                 self._free_pool(pool)
             raise
         Py_INCREF(element)
-        n.element = <PyObject*>element
         if pool.use_ring:
             _ring_append(pool, n)
         elif not pool.randomized:
@@ -747,22 +760,23 @@ cdef class Handlespace:
 
     # -------------------------------------------------------------- selection
 
-    cdef Py_ssize_t _pick_randomized(self, PoolRec* pool, PENode** chosen,
+    cdef Py_ssize_t _pick_randomized(self, PoolRec* pool, Py_ssize_t* chosen, uint32_t* saved,
                                      Py_ssize_t n) noexcept:
-        """Draw up to n distinct PEs with probability proportional to their values."""
+        """Draw up to n distinct slots with probability proportional to their values (the
+        PE records are not read)."""
+        cdef Fenwick* values = &pool.values
         cdef Py_ssize_t k = 0
-        cdef Py_ssize_t i, tries
-        cdef bint excluded = False     # chosen PEs' values taken out of the tree
+        cdef Py_ssize_t i, tries, slot
+        cdef bint excluded = False     # chosen slots' values taken out of the tree
         cdef bint again
-        cdef PENode* node
-        while k < n and pool.values.total > 0:
+        while k < n and values.total > 0:
             tries = 0
             while True:
-                node = pool.members[fen_find(&pool.values, self._random() % pool.values.total)]
+                slot = fen_find(values, self._random() % values.total)
                 again = False
                 if not excluded:
                     for i in range(k):
-                        if chosen[i] == node:
+                        if chosen[i] == slot:
                             again = True
                             break
                 if not again:
@@ -771,72 +785,80 @@ cdef class Handlespace:
                 if tries == REJECTION_TRIES:
                     # Earlier picks hold most of the weight: draw from the rest exactly.
                     for i in range(k):
-                        fen_add(&pool.values, chosen[i].slot, -chosen[i].value)
+                        saved[i] = values.slots[chosen[i]]
+                        fen_set(values, chosen[i], 0)
                     excluded = True
-                    if pool.values.total == 0:
-                        node = NULL
+                    if values.total == 0:
+                        slot = -1
                         break
-            if node == NULL:
+            if slot < 0:
                 break
-            chosen[k] = node
-            k += 1
+            chosen[k] = slot
             if excluded:
-                fen_add(&pool.values, node.slot, -node.value)
+                saved[k] = values.slots[slot]
+                fen_set(values, slot, 0)
+            k += 1
         if excluded:
             for i in range(k):
-                fen_add(&pool.values, chosen[i].slot, chosen[i].value)
+                fen_set(values, chosen[i], saved[i])
         return k
 
     def select(self, bytes pool_handle not None, Py_ssize_t n):
         """Up to n distinct PEs chosen by the pool's policy; the policy's update is applied
         once to each PE returned."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        cdef PENode* stack[16]
-        cdef PENode** chosen = stack
+        cdef Py_ssize_t stack[SELECT_STACK]
+        cdef uint32_t saved_stack[SELECT_STACK]
+        cdef Py_ssize_t* slots = stack
+        cdef uint32_t* saved = saved_stack
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i
-        cdef uint64_t value
         cdef BItem* t
         cdef PENode* node
+        cdef PyObject* element
         cdef list result
         if pool == NULL or n <= 0:
             return []
         if n > pool.size:
             n = pool.size
-        if n > 16:
-            chosen = <PENode**>PyMem_Malloc(n * sizeof(PENode*))
-            if chosen == NULL:
+        if n > SELECT_STACK:
+            slots = <Py_ssize_t*>PyMem_Malloc(n * (sizeof(Py_ssize_t) + sizeof(uint32_t)))
+            if slots == NULL:
                 raise MemoryError()
+            saved = <uint32_t*>(slots + n)
         if pool.randomized:
-            k = self._pick_randomized(pool, chosen, n)
-            for i in range(k):
-                node = chosen[i]
-                policy_selected(node, pool)
-                value = policy_value(node, pool.policy_type)
-                if value != node.value:
-                    fen_add(&pool.values, node.slot, value - node.value)
-                    node.value = value
+            k = self._pick_randomized(pool, slots, saved, n)
+            if policy_degrades(pool.policy_type):
+                for i in range(k):
+                    node = pool.members[slots[i]].node
+                    policy_selected(node, pool)
+                    fen_set(&pool.values, slots[i],
+                            <uint32_t>policy_value(node, pool.policy_type))
         elif pool.use_ring:
             node = pool.ring
             while k < n:
-                chosen[k] = node
+                slots[k] = node.slot
                 k += 1
                 node = node.ring_next
             pool.ring = node        # the picked PEs are now the last in the round
         else:
             t = bt_first(&pool.selection)
             while k < n and t != NULL:
-                chosen[k] = pe_of_sel(t)
+                slots[k] = pe_of_sel(t).slot
                 k += 1
                 t = bt_next(t)
             for i in range(k):
-                node = chosen[i]
+                node = pool.members[slots[i]].node
                 policy_selected(node, pool)
                 bt_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
-                           node.seq)
-        result = [<object>chosen[i].element for i in range(k)]
-        if chosen != stack:
-            PyMem_Free(chosen)
+                         node.seq)
+        result = PyList_New(k)
+        for i in range(k):
+            element = pool.members[slots[i]].element
+            _incref(element)
+            _list_set(result, i, element)
+        if slots != stack:
+            PyMem_Free(slots)
         return result
 
     # -------------------------------------------------------------- listing
