@@ -62,9 +62,10 @@ cdef inline int fen_reserve(Fenwick* f, Py_ssize_t slots) except -1:
     return 0
 
 
-cdef inline void fen_set(Fenwick* f, Py_ssize_t slot, uint32_t value) noexcept nogil:
-    """Make a slot's value `value`."""
-    cdef uint64_t delta = <uint64_t>value - f.slots[slot]     # wraps around when lower
+cdef inline void fen_change(Fenwick* f, Py_ssize_t slot, uint32_t old,
+                            uint32_t value) noexcept nogil:
+    """Make a slot's value `value` when the caller knows it is `old` (no read of the slot)."""
+    cdef uint64_t delta = <uint64_t>value - old     # wraps around when lower
     cdef Py_ssize_t i = (slot >> FEN_SHIFT) + 1
     if delta == 0:
         return
@@ -73,6 +74,11 @@ cdef inline void fen_set(Fenwick* f, Py_ssize_t slot, uint32_t value) noexcept n
     while i <= f.blocks:
         f.sums[i] += delta
         i += i & -i
+
+
+cdef inline void fen_set(Fenwick* f, Py_ssize_t slot, uint32_t value) noexcept nogil:
+    """Make a slot's value `value`."""
+    fen_change(f, slot, f.slots[slot], value)
 
 
 cdef inline Py_ssize_t fen_find(const Fenwick* f, uint64_t r) noexcept nogil:

@@ -27,9 +27,9 @@ from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
-from libc.string cimport memcmp, memset
+from libc.string cimport memcmp, memcpy, memset
 
-from rserpool._core.fenwick cimport Fenwick, fen_find, fen_free, fen_init, fen_reserve, fen_set
+from rserpool._core.fenwick cimport Fenwick, fen_change, fen_find, fen_free, fen_init, fen_reserve, fen_set
 from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
 from rserpool._core.policies cimport (
     PT_ROUND_ROBIN,
@@ -50,7 +50,9 @@ from rserpool._core.policies cimport (
     policy_fields,
     policy_value,
 )
+from cpython.exc cimport PyErr_Clear
 from cpython.list cimport PyList_New
+from cpython.long cimport PyLong_CheckExact
 
 from rserpool._core.timers cimport (
     TimerHeap,
@@ -84,6 +86,7 @@ from rserpool.wire import Cause
 
 
 cdef extern from "Python.h":
+    unsigned long _as_ulong "PyLong_AsUnsignedLong"(object o) noexcept
     void _incref "Py_INCREF"(PyObject* o) noexcept nogil
     void _list_set "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* o) noexcept  # steals
 
@@ -94,6 +97,7 @@ DEFAULT_MAX_ADDRESSES = C_MAX_ADDRESSES     # the limit of the codec
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
     SELECT_STACK = 16           # picks that select keeps on the C stack
+    SPARE_NODES = 4096          # freed PE records kept for reuse (saves allocator work)
     TIMER_LIFETIME = 1          # TimerCode.LIFETIME
 
 
@@ -166,6 +170,13 @@ cdef inline int _handle_cmp(const char* a, Py_ssize_t alen, const char* b,
     return -1 if alen < blen else (1 if alen > blen else 0)
 
 
+cdef inline bint _is_handle(const PoolRec* pool, bytes handle, const char* buf,
+                           Py_ssize_t size) noexcept:
+    """Whether the pool's handle is `handle` (whose bytes are buf[:size])."""
+    return pool.hlen == size and (pool.handle == <PyObject*>handle
+                                  or memcmp(pool.hbuf, buf, size) == 0)
+
+
 cdef inline int _pe_cmp(const PENode* x, const char* h, Py_ssize_t hlen,
                         uint32_t pe_id) noexcept nogil:
     """Sign of (x's pool handle, x's PE id) - (h, pe_id)."""
@@ -192,12 +203,22 @@ cdef int _by_handle(const void* x, const void* y) noexcept nogil:
     return _handle_cmp(a.hbuf, a.hlen, b.hbuf, b.hlen)
 
 
-cdef uint32_t _u32(value, str what) except? 0xffffffff:
-    """A u32 policy or identity field, or HandlespaceError(INVALID_VALUES)."""
+cdef uint32_t _u32_slow(value, str what) except? 0xffffffff:
     try:
         return value
     except (OverflowError, TypeError):
         raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
+
+
+cdef inline uint32_t _u32(value, str what) except? 0xffffffff:
+    """A u32 policy or identity field, or HandlespaceError(INVALID_VALUES)."""
+    cdef unsigned long v
+    if PyLong_CheckExact(value):
+        v = _as_ulong(value)        # (unsigned long)-1 with an error set when out of range
+        if v <= 0xffffffffUL:
+            return <uint32_t>v
+        PyErr_Clear()
+    return _u32_slow(value, what)
 
 
 cdef inline void _ring_append(PoolRec* pool, PENode* n) noexcept nogil:
@@ -259,6 +280,7 @@ cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
 
 cdef void _group_drop(Map* groups, Group* g) noexcept:
     map_delete(groups, g.key, 0, g)
+    PyMem_Free(g.items)
     PyMem_Free(g.sorted)
     PyMem_Free(g)
 
@@ -269,9 +291,66 @@ cdef void _groups_free(Map* groups) noexcept:
     for i in range(groups.mask + 1):
         g = <Group*>groups.cells[i].value
         if g != NULL:
+            PyMem_Free(g.items)
             PyMem_Free(g.sorted)
             PyMem_Free(g)
     map_free(groups)
+
+
+cdef int _group_join(Map* groups, uint64_t key, PENode* n, int which) except -1:
+    """Append n to the group of key (the ownership or connection index, by `which`)."""
+    cdef Group* g = _group_get(groups, key)
+    cdef PENode** grown
+    cdef Py_ssize_t capacity
+    if g.size == g.capacity:
+        capacity = g.capacity * 2 if g.capacity else 4
+        grown = <PENode**>PyMem_Realloc(g.items, capacity * sizeof(PENode*))
+        if grown == NULL:
+            if g.size == 0:
+                _group_drop(groups, g)
+            raise MemoryError()
+        g.items = grown
+        g.capacity = capacity
+    g.items[g.size] = n
+    n.links[which].group = g
+    n.links[which].index = g.size
+    g.size += 1
+    g.checksum_sum += n.checksum
+    g.sorted_stale = True
+    return 0
+
+
+cdef void _group_leave(Map* groups, PENode* n, int which) noexcept:
+    """Take n out of its group (if any): the group's last PE moves into its place."""
+    cdef Group* g = n.links[which].group
+    cdef Py_ssize_t i = n.links[which].index
+    cdef PENode* moved
+    if g == NULL:
+        return
+    g.size -= 1
+    if i != g.size:
+        moved = g.items[g.size]
+        g.items[i] = moved
+        moved.links[which].index = i
+    g.checksum_sum -= n.checksum
+    g.sorted_stale = True
+    n.links[which].group = NULL
+    if g.size == 0:
+        _group_drop(groups, g)
+
+
+cdef PENode** _group_sorted(Group* g) except NULL:
+    """A group's PEs sorted by (pool handle, PE id)."""
+    cdef PENode** grown
+    if g.sorted_stale:
+        grown = <PENode**>PyMem_Realloc(g.sorted, (g.size + 1) * sizeof(PENode*))
+        if grown == NULL:
+            raise MemoryError()
+        g.sorted = grown
+        memcpy(grown, g.items, g.size * sizeof(PENode*))
+        qsort(grown, g.size, sizeof(PENode*), _by_handle_and_id)
+        g.sorted_stale = False
+    return g.sorted
 
 
 # ---------------------------------------------------------------------- the handlespace
@@ -280,7 +359,7 @@ cdef void _groups_free(Map* groups) noexcept:
 cdef class Handlespace:
     """Pools by handle, their PEs, selection by pool policy, ownership, timers, checksums."""
 
-    cdef Map _pes                # (PoolRec*, PE id) -> PENode*
+    cdef Map _pes                # (hash of pool handle, PE id) -> PENode*
     cdef Map _pools              # (hash of handle, 0) -> PoolRec*
     cdef Map _owners             # (home registrar id, 0) -> Group*
     cdef Map _assocs             # (association id, 0) -> Group*
@@ -288,6 +367,8 @@ cdef class Handlespace:
     cdef Py_ssize_t _pool_order_size
     cdef bint _pool_order_stale
     cdef TimerHeap _timers
+    cdef PENode* _spare          # freed PE records for reuse, linked through `element`
+    cdef Py_ssize_t _spare_count
     cdef Py_ssize_t _size
     cdef uint64_t _checksum_sum
     cdef uint64_t _rng           # xorshift64* state for randomized selection
@@ -304,6 +385,8 @@ cdef class Handlespace:
         self._pool_order = NULL
         self._pool_order_size = 0
         self._pool_order_stale = True
+        self._spare = NULL
+        self._spare_count = 0
 
     def __init__(self, seed=None, *, max_pools=DEFAULT_MAX_POOLS,
                  max_elements_per_pool=DEFAULT_MAX_ELEMENTS_PER_POOL,
@@ -322,6 +405,7 @@ cdef class Handlespace:
     def __dealloc__(self):
         cdef Py_ssize_t i, j
         cdef PoolRec* pool
+        cdef PENode* n
         for i in range(self._pools.mask + 1):
             pool = <PoolRec*>self._pools.cells[i].value
             if pool == NULL:
@@ -330,12 +414,39 @@ cdef class Handlespace:
                 Py_DECREF(<object>pool.members[j].element)
                 PyMem_Free(pool.members[j].node)
             _release_pool(pool)     # no map_delete: that would shift cells under this loop
+        while self._spare != NULL:
+            n = self._spare
+            self._spare = <PENode*>n.element
+            PyMem_Free(n)
         map_free(&self._pools)
         map_free(&self._pes)
         _groups_free(&self._owners)
         _groups_free(&self._assocs)
         PyMem_Free(self._pool_order)
         heap_free(&self._timers)
+
+    # -------------------------------------------------------------- PE records
+
+    cdef PENode* _new_node(self) except NULL:
+        """A zeroed PE record, recently freed if there is one (likely still in the caches)."""
+        cdef PENode* n = self._spare
+        if n != NULL:
+            self._spare = <PENode*>n.element
+            self._spare_count -= 1
+        else:
+            n = <PENode*>PyMem_Malloc(sizeof(PENode))
+            if n == NULL:
+                raise MemoryError()
+        memset(n, 0, sizeof(PENode))
+        return n
+
+    cdef void _free_node(self, PENode* n) noexcept:
+        if self._spare_count < SPARE_NODES:
+            n.element = <PyObject*>self._spare
+            self._spare = n
+            self._spare_count += 1
+        else:
+            PyMem_Free(n)
 
     # -------------------------------------------------------------- pools
 
@@ -358,16 +469,31 @@ cdef class Handlespace:
             pool = <PoolRec*>self._pools.cells[i].value
             if pool == NULL:
                 return NULL
-            if (pool.hash == h and pool.hlen == size
-                    and (pool.handle == <PyObject*>handle or memcmp(pool.hbuf, buf, size) == 0)):
+            if self._pools.cells[i].k1 == <uint64_t>h and _is_handle(pool, handle, buf, size):
                 return pool
             i = (i + 1) & self._pools.mask
 
-    cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
-        cdef PoolRec* pool = self._pool(handle)
-        if pool == NULL:
+    cdef PENode* _find(self, bytes handle, uint32_t pe_id) except? NULL:
+        """The PE (handle, pe_id) or NULL: one probe of the PE map, no pool lookup."""
+        cdef uint64_t h = <uint64_t>PyObject_Hash(handle)
+        cdef const char* buf = PyBytes_AS_STRING(handle)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(handle)
+        cdef Py_ssize_t i
+        cdef PENode* n
+        if self._pes.used == 0:
             return NULL
-        return <PENode*>map_get(&self._pes, <uint64_t>pool, _u32(pe_id, "PE identifier"))
+        i = map_home(&self._pes, h, pe_id)
+        while True:
+            n = <PENode*>self._pes.cells[i].value
+            if n == NULL:
+                return NULL
+            if (self._pes.cells[i].k1 == h and self._pes.cells[i].k2 == pe_id
+                    and _is_handle(n.pool, handle, buf, size)):
+                return n
+            i = (i + 1) & self._pes.mask
+
+    cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
+        return self._find(handle, _u32(pe_id, "PE identifier"))
 
     cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
                             object transport_class, uint16_t transport_type,
@@ -431,10 +557,12 @@ cdef class Handlespace:
         """Move the last member into n's slot (no read of the moved PE's record)."""
         cdef Py_ssize_t slot = n.slot
         cdef Py_ssize_t last = pool.size - 1
+        cdef uint32_t moved
         if pool.randomized:
+            moved = pool.values.slots[last]
             if slot != last:
-                fen_set(&pool.values, slot, pool.values.slots[last])
-            fen_set(&pool.values, last, 0)
+                fen_change(&pool.values, slot, <uint32_t>policy_value(n, pool.policy_type), moved)
+            fen_change(&pool.values, last, moved, 0)
         if slot != last:
             pool.members[slot] = pool.members[last]
             pool.members[slot].node.slot = slot
@@ -478,88 +606,20 @@ cdef class Handlespace:
     # -------------------------------------------------------------- ownership, connections
 
     cdef int _join_owner(self, PENode* n, uint32_t owner) except -1:
-        cdef Group* g = _group_get(&self._owners, owner)
         n.owner = owner
-        n.owner_group = g
-        n.owner_prev = NULL
-        n.owner_next = g.head
-        if g.head != NULL:
-            g.head.owner_prev = n
-        g.head = n
-        g.size += 1
-        g.checksum_sum += n.checksum
-        g.sorted_stale = True
-        return 0
-
-    cdef void _leave_owner(self, PENode* n) noexcept:
-        cdef Group* g = n.owner_group
-        if n.owner_prev != NULL:
-            n.owner_prev.owner_next = n.owner_next
-        else:
-            g.head = n.owner_next
-        if n.owner_next != NULL:
-            n.owner_next.owner_prev = n.owner_prev
-        g.size -= 1
-        g.checksum_sum -= n.checksum
-        g.sorted_stale = True
-        n.owner_group = NULL
-        if g.size == 0:
-            _group_drop(&self._owners, g)
+        return _group_join(&self._owners, owner, n, BY_OWNER)
 
     cdef int _join_assoc(self, PENode* n, int64_t assoc) except -1:
-        cdef Group* g = _group_get(&self._assocs, _assoc_key(assoc))
         n.assoc = assoc
-        n.assoc_group = g
-        n.assoc_prev = NULL
-        n.assoc_next = g.head
-        if g.head != NULL:
-            g.head.assoc_prev = n
-        g.head = n
-        g.size += 1
-        g.sorted_stale = True
-        return 0
+        return _group_join(&self._assocs, _assoc_key(assoc), n, BY_ASSOC)
 
-    cdef void _leave_assoc(self, PENode* n) noexcept:
-        cdef Group* g = n.assoc_group
-        if g == NULL:
-            return
-        if n.assoc_prev != NULL:
-            n.assoc_prev.assoc_next = n.assoc_next
-        else:
-            g.head = n.assoc_next
-        if n.assoc_next != NULL:
-            n.assoc_next.assoc_prev = n.assoc_prev
-        g.size -= 1
-        g.sorted_stale = True
-        n.assoc_group = NULL
-        if g.size == 0:
-            _group_drop(&self._assocs, g)
-
-    cdef PENode** _group_sorted(self, Group* g, bint owners) except NULL:
-        """A group's PEs sorted by (pool handle, PE id)."""
-        cdef PENode** grown
-        cdef PENode* n = g.head
-        cdef Py_ssize_t k = 0
-        if g.sorted_stale:
-            grown = <PENode**>PyMem_Realloc(g.sorted, (g.size + 1) * sizeof(PENode*))
-            if grown == NULL:
-                raise MemoryError()
-            g.sorted = grown
-            while n != NULL:
-                grown[k] = n
-                k += 1
-                n = n.owner_next if owners else n.assoc_next
-            qsort(grown, k, sizeof(PENode*), _by_handle_and_id)
-            g.sorted_stale = False
-        return g.sorted
-
-    cdef list _group_list(self, Map* groups, uint64_t key, bint owners):
+    cdef list _group_list(self, Map* groups, uint64_t key):
         cdef Group* g = <Group*>map_get(groups, key, 0)
         cdef PENode** nodes
         cdef Py_ssize_t i
         if g == NULL:
             return []
-        nodes = self._group_sorted(g, owners)
+        nodes = _group_sorted(g)
         return [(<object>nodes[i].pool.handle, <object>nodes[i].element) for i in range(g.size)]
 
     # -------------------------------------------------------------- removal
@@ -568,19 +628,19 @@ cdef class Handlespace:
         """Remove n from every structure and free it; returns the element it held."""
         cdef PoolRec* pool = n.pool
         cdef object element = <object>n.element
-        map_delete(&self._pes, <uint64_t>pool, n.pe_id, n)
+        map_delete(&self._pes, <uint64_t>pool.hash, n.pe_id, n)
         if pool.use_ring:
             _ring_remove(pool, n)
         elif not pool.randomized:
             bt_remove(&pool.selection, &n.sel)
         self._remove_member(pool, n)
-        self._leave_owner(n)
-        self._leave_assoc(n)
+        _group_leave(&self._owners, n, BY_OWNER)
+        _group_leave(&self._assocs, n, BY_ASSOC)
         heap_cancel(&self._timers, &n.timer)
         self._checksum_sum -= n.checksum
         self._size -= 1
         Py_DECREF(element)
-        PyMem_Free(n)
+        self._free_node(n)
         if pool.size == 0:
             self._free_pool(pool)
         return element
@@ -640,7 +700,8 @@ cdef class Handlespace:
         if addresses < 1 or addresses > self.max_addresses:
             raise HandlespaceError(Cause.INVALID_VALUES,
                                    f"{addresses} transport addresses (1..{self.max_addresses})")
-        pool = self._pool(pool_handle)
+        n = self._find(pool_handle, pe_id)     # a re-registration needs no pool lookup
+        pool = n.pool if n != NULL else self._pool(pool_handle)
         if pool != NULL:
             if pool.policy_type != policy_type:
                 raise HandlespaceError(
@@ -653,7 +714,6 @@ cdef class Handlespace:
             if transport_use != pool.transport_use:
                 raise HandlespaceError(Cause.INCONSISTENT_DATA_CONTROL,
                                        "transport use differs from the pool's")
-            n = <PENode*>map_get(&self._pes, <uint64_t>pool, pe_id)
             if n == NULL and pool.size >= self.max_elements_per_pool:
                 raise HandlespaceError(Cause.LACK_OF_RESOURCES,
                                        f"pool is full ({self.max_elements_per_pool} PEs)")
@@ -683,27 +743,24 @@ cdef class Handlespace:
             elif not pool.use_ring:     # a round robin position does not change
                 bt_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
             if n.owner != owner_id:
-                self._leave_owner(n)
+                _group_leave(&self._owners, n, BY_OWNER)
                 self._join_owner(n, owner_id)
-            if (n.assoc_group != NULL) != (assoc is not None) or n.assoc != assoc_id:
-                self._leave_assoc(n)
+            if (n.links[BY_ASSOC].group != NULL) != (assoc is not None) or n.assoc != assoc_id:
+                _group_leave(&self._assocs, n, BY_ASSOC)
                 if assoc is not None:
                     self._join_assoc(n, assoc_id)
             n.timer_code = TIMER_LIFETIME
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False
 
-        n = <PENode*>PyMem_Malloc(sizeof(PENode))
-        if n == NULL:
-            raise MemoryError()
-        memset(n, 0, sizeof(PENode))
+        n = self._new_node()
         if pool == NULL:
             try:
                 pool = self._new_pool(pool_handle, policy_type, randomized,
                                       type(element.user_transport), f.transport_type,
                                       transport_use)
             except BaseException:
-                PyMem_Free(n)
+                self._free_node(n)
                 raise
         n.pool = pool
         n.pe_id = pe_id
@@ -720,15 +777,15 @@ cdef class Handlespace:
         policy_join(n, pool)
         n.element = <PyObject*>element     # its reference is taken once n is linked
         try:
-            map_put(&self._pes, <uint64_t>pool, pe_id, n)
+            map_put(&self._pes, <uint64_t>pool.hash, pe_id, n)
             try:
                 self._add_member(pool, n, <uint32_t>policy_value(n, policy_type)
                                  if pool.randomized else 0)
             except BaseException:
-                map_delete(&self._pes, <uint64_t>pool, pe_id, n)
+                map_delete(&self._pes, <uint64_t>pool.hash, pe_id, n)
                 raise
         except BaseException:
-            PyMem_Free(n)
+            self._free_node(n)
             if pool.size == 0:
                 self._free_pool(pool)
             raise
@@ -897,12 +954,12 @@ cdef class Handlespace:
     def owned_by(self, registrar_id) -> list:
         """(pool handle, element) of every PE whose home registrar is registrar_id, by pool
         handle and PE id."""
-        return self._group_list(&self._owners, _u32(registrar_id, "registrar id"), True)
+        return self._group_list(&self._owners, _u32(registrar_id, "registrar id"))
 
     def registered_over(self, assoc) -> list:
         """(pool handle, element) of every PE registered over association `assoc`."""
         cdef int64_t assoc_id = assoc
-        return self._group_list(&self._assocs, _assoc_key(assoc_id), False)
+        return self._group_list(&self._assocs, _assoc_key(assoc_id))
 
     def set_owner(self, bytes pool_handle not None, pe_id, owner) -> bool:
         """Make `owner` the PE's home registrar (takeover); False if the PE is unknown."""
@@ -911,7 +968,7 @@ cdef class Handlespace:
         if n == NULL:
             return False
         if n.owner != owner_id:
-            self._leave_owner(n)
+            _group_leave(&self._owners, n, BY_OWNER)
             self._join_owner(n, owner_id)
         return True
 
@@ -923,7 +980,7 @@ cdef class Handlespace:
     def association(self, bytes pool_handle not None, pe_id):
         """The association the PE registered over, or None."""
         cdef PENode* n = self._node(pool_handle, pe_id)
-        return None if n == NULL or n.assoc_group == NULL else n.assoc
+        return None if n == NULL or n.links[BY_ASSOC].group == NULL else n.assoc
 
     # -------------------------------------------------------------- checksums
 
@@ -971,7 +1028,7 @@ cdef class Handlespace:
             g = <Group*>map_get(&self._owners, _u32(owned_only_by, "owner"), 0)
             if g == NULL:
                 return (), None
-            nodes = self._group_sorted(g, True)
+            nodes = _group_sorted(g)
             total = g.size
             lo = 0
             if cursor is not None:      # first PE after the cursor

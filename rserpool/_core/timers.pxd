@@ -4,7 +4,7 @@
 # case) is O(1) and reads only the slot: the slot records the new deadline and its heap entry
 # is brought up to date only when it reaches the top. Cancelling is O(1) as well: the entry
 # is marked dead (slot NULL) and dropped when it reaches the top, or all dead entries at
-# once when they outnumber the live ones.
+# once when they outnumber the live ones twice over (amortized O(1) per cancel).
 from libc.stdint cimport uint64_t
 
 

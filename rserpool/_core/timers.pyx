@@ -137,7 +137,7 @@ cdef void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept:
         return
     heap.items[i].slot = NULL
     heap.dead += 1
-    if heap.dead * 2 > heap.size:
+    if heap.dead > 2 * (heap.size - heap.dead):     # at most 3 entries per pending timer
         _drop_dead(heap)
 
 
