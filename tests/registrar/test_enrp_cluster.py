@@ -111,6 +111,8 @@ def test_forced_checksum_mismatch_triggers_a_resynchronisation(cluster: Cluster)
     dumps = [client(cmd="dump", registrar=cluster.enrp(n)) for n in NAMES]
     assert [d["server_id"] for d in dumps] == [IDS[n] for n in NAMES]
     assert all(d["entries"] == [[POOL, pe["pe_id"], IDS["r1"]]] for d in dumps), dumps
+    audited = {m for n in NAMES for _, m in cluster.events(n, "checksum of peer")}
+    assert audited == {f"checksum of peer ${IDS['r1']:08x} differs: resynchronising its PEs"}
 
 
 def test_restarted_registrar_relearns_the_handlespace_from_a_mentor(cluster: Cluster) -> None:
