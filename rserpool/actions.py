@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rserpool._slots import quick_init
 
+
+@quick_init  # one per reply: the frozen dataclass's own __init__ is slow
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send one ASAP (ppid 11) or ENRP (ppid 12) message on an association."""

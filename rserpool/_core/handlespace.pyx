@@ -1120,6 +1120,12 @@ cdef class Handlespace:
             return None
         return n.timer.deadline, _TIMER_CODES[n.timer_code]
 
+    @property
+    def timer_serial(self):
+        """A number that grows whenever a PE timer is set: while it stays the same, no
+        deadline moved earlier and ``next_deadline()`` is no earlier than it was."""
+        return self._timers.seq
+
     def next_deadline(self):
         """The earliest running PE timer's deadline, or None."""
         cdef double deadline

@@ -170,6 +170,7 @@ cdef extern from "<usrsctp.h>" nogil:
     socket *usrsctp_socket(int domain, int type, int protocol, void *receive_cb,
                            void *send_cb, uint32_t sb_threshold, void *ulp_info)
     int usrsctp_setsockopt(socket *so, int level, int name, const void *val, socklen_t len)
+    int usrsctp_getsockopt(socket *so, int level, int name, void *val, socklen_t *len)
     int usrsctp_getpaddrs(socket *so, sctp_assoc_t id, sockaddr **addrs)
     void usrsctp_freepaddrs(sockaddr *addrs)
     int usrsctp_getladdrs(socket *so, sctp_assoc_t id, sockaddr **addrs)
@@ -592,6 +593,18 @@ cdef class Socket:
         encaps.sue_port = htons(<uint16_t>remote_udp_port)
         self._check(usrsctp_setsockopt(self._live(), IPPROTO_SCTP, SCTP_REMOTE_UDP_ENCAPS_PORT,
                                        &encaps, sizeof(encaps)), "SCTP_REMOTE_UDP_ENCAPS_PORT")
+
+    def peer_udp_port(self, sctp_assoc_t assoc, str address, int port) -> int:
+        """The UDP encapsulation port of one peer address (port: the peer's SCTP port) of
+        an association: for an association the peer started, the source port of its INIT."""
+        cdef sctp_udpencaps encaps
+        cdef socklen_t n = sizeof(encaps)
+        memset(&encaps, 0, sizeof(encaps))
+        _to_sockaddr(address, port, &encaps.sue_address)
+        encaps.sue_assoc_id = assoc
+        self._check(usrsctp_getsockopt(self._live(), IPPROTO_SCTP, SCTP_REMOTE_UDP_ENCAPS_PORT,
+                                       &encaps, &n), "SCTP_REMOTE_UDP_ENCAPS_PORT")
+        return ntohs(encaps.sue_port)
 
     def listen(self):
         """Accept associations from peers."""

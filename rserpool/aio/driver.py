@@ -38,6 +38,8 @@ from rserpool.transport.clock import Clock, Timer
 log = logging.getLogger(__name__)
 
 _CORE_PPIDS = (wire.PPID_ASAP, wire.PPID_ENRP)
+_ASAP, _ENRP = _CORE_PPIDS
+_decode = wire.decode
 
 
 class Core(Protocol):
@@ -50,6 +52,8 @@ class Core(Protocol):
     def receive_error(self, assoc: int, error: wire.ParseError, now: float) -> list[Action]: ...
     def handle_timer(self, now: float) -> list[Action]: ...
     def next_timer(self) -> float | None: ...
+    # Optional: ``timer_serial() -> int`` changes whenever a deadline was set; while it
+    # stays the same the driver does not ask for next_timer() again.
 
 
 def _norm(address: str) -> str:
@@ -129,13 +133,16 @@ class CoreDriver:
         self._listeners: list[AnnounceSocket] = []
         self._timer: Timer | None = None
         self._timer_at: float | None = None
+        self._timer_serial: Callable[[], int] | None = getattr(core, "timer_serial", None)
+        self._armed_serial: int | None = None  # timer_serial() when the timer was last set
+        self._time = self._loop.time if clock is None else clock.now
         self._serial = 0
         self._peer_port = "peer_port" in inspect.signature(core.association_up).parameters
         self._error_ppid = "ppid" in inspect.signature(core.receive_error).parameters
         self.closed = False
 
     def now(self) -> float:
-        return self._loop.time() if self._clock is None else self._clock.now()
+        return self._time()
 
     def start(self) -> None:
         deliver = getattr(self.endpoint, "deliver_to", None)  # an EndpointMux: no queue hop
@@ -294,6 +301,12 @@ class CoreDriver:
         self._spawn(connect())
 
     def _arm_timer(self) -> None:
+        serial_of = self._timer_serial
+        if serial_of is not None:  # no deadline set since the timer was: it stands
+            serial = serial_of()
+            if serial == self._armed_serial:
+                return
+            self._armed_serial = serial
         when = None if self.closed else self.core.next_timer()
         if when == self._timer_at:
             return
@@ -308,7 +321,7 @@ class CoreDriver:
             self._timer = self._clock.call_at(when, self._fire)
 
     def _fire(self) -> None:
-        self._timer = self._timer_at = None
+        self._timer = self._timer_at = self._armed_serial = None
         self.call(self.core.handle_timer)
 
     # ----- events from the endpoint
@@ -408,12 +421,13 @@ class CoreDriver:
                 self._deliver_up(assoc, None, event)
 
     def _message(self, event: Message) -> None:
-        if event.ppid not in _CORE_PPIDS:
+        ppid = event.ppid
+        if ppid != _ASAP and ppid != _ENRP:
             if self._on_data is not None:
                 self._on_data(event)
             return
         try:
-            message = wire.decode(event.data, event.ppid)
+            message = _decode(event.data, ppid)
         except wire.ParseError as exc:
             log.warning("undecodable message on association %d: %s", event.assoc, exc)
             error = exc
@@ -424,7 +438,7 @@ class CoreDriver:
                 self.call(lambda now: self.core.receive_error(event.assoc, error, now))
             return
         if not self.closed:
-            self.apply(self.core.receive(event.assoc, message, self.now()))
+            self.apply(self.core.receive(event.assoc, message, self._time()))
 
     # ----- tasks
 

@@ -4,7 +4,8 @@ A registrar listens on an ASAP and an ENRP endpoint, but its core keeps one asso
 table: the mux numbers each association ``assoc * n + index`` (index = the endpoint's place
 in the list), merges their events in arrival order and routes every call by that number.
 A consumer that wants no queue hop (the CoreDriver) takes the events as they are read with
-``deliver_to``.
+``deliver_to``; an endpoint that can do the same itself (the kernel backend) then calls the
+consumer straight from its socket callback, with the mux's numbering.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class EndpointMux(Endpoint):
                 events.put_nowait(item)
                 return
             self._deliver(sink, item)
+        n = len(self.endpoints)
+        for index, endpoint in enumerate(self.endpoints):
+            direct = getattr(endpoint, "deliver_to", None)
+            if direct is not None:  # its reader task stays idle until the sink is withdrawn
+                direct(sink, n, index)
 
     @staticmethod
     def _deliver(sink: Callable[[Event], None], event: Event) -> None:

@@ -26,6 +26,11 @@ class Deadlines:
     def __len__(self) -> int:
         return len(self._live)
 
+    @property
+    def serial(self) -> int:
+        """Grows with every ``schedule``: while it stays the same, no deadline moved earlier."""
+        return self._seq
+
     def schedule(self, key: Key, deadline: float) -> None:
         """Set (or move) the deadline of ``key``."""
         self._seq += 1

@@ -31,7 +31,7 @@ from rserpool.asap.registrar_config import (
     RegistrarConfig,
     RegistrarStats,
 )
-from rserpool.asap.sizes import fitting
+from rserpool.asap.sizes import ALWAYS_FITTING, fitting
 from rserpool.enrp.server import EnrpServer
 from rserpool.handlespace import Handlespace, HandlespaceError, TimerCode
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 PeKey = tuple[bytes, int]
 
 _ERROR_INFO_LIMIT = 1024  # bytes of an offending message echoed back in an Error cause
+_ASAP, _ENRP = wire.PPID_ASAP, wire.PPID_ENRP
+_HandleResolutionResponse = wire.HandleResolutionResponse
 
 
 def operation_error(cause: int, info: bytes = b"") -> wire.OperationError:
@@ -58,6 +60,7 @@ class _Assoc:
     role: int = 0  # 0 until the first message: wire.PPID_ASAP or wire.PPID_ENRP
     registered: set[PeKey] = field(default_factory=set)  # PEs that registered over it
     keep_alive: set[PeKey] = field(default_factory=set)  # taken-over PEs reached over it
+    limited: bool = False  # the rate buckets below are made (None: that rate has no limit)
     hr_bucket: TokenBucket | None = None
     eu_bucket: TokenBucket | None = None
 
@@ -213,16 +216,18 @@ class Registrar:
         st = self._assocs.get(assoc)
         if st is None:  # the runtime missed association_up: serve it all the same
             st = self._assocs[assoc] = _Assoc(frozenset(), 0)
-        actions: list[Action] = []
         handler = self._asap_handlers.get(type(message))
         if handler is not None:
-            if st.role == wire.PPID_ENRP:
-                return self._unexpected(assoc, st, message,
-                                        "an ASAP message on an ENRP association")
-            st.role = wire.PPID_ASAP
-            if message.unrecognized:
-                actions += self._report_unrecognized(assoc, st, message)
-            return actions + handler(assoc, st, message, now)
+            if st.role != _ASAP:
+                if st.role == _ENRP:
+                    return self._unexpected(assoc, st, message,
+                                            "an ASAP message on an ENRP association")
+                st.role = _ASAP
+            if not message.unrecognized:  # the usual case: no list to join
+                return handler(assoc, st, message, now)
+            return self._report_unrecognized(assoc, st, message) + \
+                handler(assoc, st, message, now)
+        actions: list[Action] = []
         if isinstance(message, EnrpServer.MESSAGE_TYPES):
             if st.role == wire.PPID_ASAP:
                 return self._unexpected(assoc, st, message,
@@ -291,6 +296,11 @@ class Registrar:
         if pe_timer is None or other is None:
             return other if pe_timer is None else pe_timer
         return min(pe_timer, other)
+
+    def timer_serial(self) -> int:
+        """Changes whenever a deadline was set (so ``next_timer()`` may be earlier): a
+        runtime may skip asking for ``next_timer()`` while it stays the same."""
+        return self.handlespace.timer_serial + self.deadlines.serial
 
     # ------------------------------------------------------------------ introspection
 
@@ -403,21 +413,24 @@ class Registrar:
         self, assoc: int, st: _Assoc, msg: Any, now: float
     ) -> list[Action]:
         pool_handle: bytes = msg.pool_handle
-        if st.hr_bucket is None:
-            st.hr_bucket = make_bucket(self.config.max_hr_rate, self.config.rate_burst, now)
-        if st.hr_bucket is not None and not st.hr_bucket.take(now):
+        if not st.limited:
+            self._make_buckets(st, now)
+        bucket = st.hr_bucket
+        if bucket is not None and not bucket.take(now):
             log.warning("association %d exceeds the handle resolution rate", assoc)
             return [Send(assoc, wire.PPID_ASAP, wire.HandleResolutionResponse(
                 pool_handle, error=operation_error(wire.Cause.REJECTED_SECURITY)))]
         self.stats.handle_resolutions += 1
         items = msg.items or self.config.max_handle_resolution_items
-        items = min(items, MAX_HANDLE_RESOLUTION_ITEMS_CAP)
-        selected = self.handlespace.select(pool_handle, items)
+        selected = self.handlespace.select(pool_handle, items if
+                                           items < MAX_HANDLE_RESOLUTION_ITEMS_CAP else
+                                           MAX_HANDLE_RESOLUTION_ITEMS_CAP)
         if not selected:
-            return [Send(assoc, wire.PPID_ASAP, wire.HandleResolutionResponse(
+            return [Send(assoc, _ASAP, wire.HandleResolutionResponse(
                 pool_handle, error=operation_error(wire.Cause.UNKNOWN_POOL_HANDLE)))]
-        del selected[fitting(selected):]
-        return [Send(assoc, wire.PPID_ASAP, wire.HandleResolutionResponse(
+        if len(selected) > ALWAYS_FITTING:
+            del selected[fitting(selected):]
+        return [Send(assoc, _ASAP, _HandleResolutionResponse(
             pool_handle, tuple(selected), selected[0].member_selection_policy))]
 
     def _on_keep_alive_ack(self, assoc: int, st: _Assoc, msg: Any, now: float) -> list[Action]:
@@ -444,9 +457,10 @@ class Registrar:
     ) -> list[Action]:
         pool_handle: bytes = msg.pool_handle
         pe_id: int = msg.pe_identifier
-        if st.eu_bucket is None:
-            st.eu_bucket = make_bucket(self.config.max_eu_rate, self.config.rate_burst, now)
-        if st.eu_bucket is not None and not st.eu_bucket.take(now):
+        if not st.limited:
+            self._make_buckets(st, now)
+        bucket = st.eu_bucket
+        if bucket is not None and not bucket.take(now):
             log.warning("association %d exceeds the endpoint unreachable rate: report ignored",
                         assoc)
             return []
@@ -461,6 +475,12 @@ class Registrar:
         log.info("PE $%08x in pool %r reported unreachable %d times: removing it",
                  pe_id, pool_handle, reports)
         return self._remove(pool_handle, pe_id, "unreachable", now)
+
+    def _make_buckets(self, st: _Assoc, now: float) -> None:
+        config = self.config
+        st.hr_bucket = make_bucket(config.max_hr_rate, config.rate_burst, now)
+        st.eu_bucket = make_bucket(config.max_eu_rate, config.rate_burst, now)
+        st.limited = True
 
     def _on_asap_error(self, assoc: int, st: _Assoc, msg: Any, now: float) -> list[Action]:
         log.warning("association %d reports an ASAP error: %r", assoc, msg.error)

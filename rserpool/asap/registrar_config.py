@@ -56,6 +56,10 @@ class RegistrarConfig:
     max_queued_per_peer: int = 1024  # ENRP messages held while a peer association opens
     connect_retry_interval: float = 5.0  # a Connect with no answer is retried after this
 
+    # Fault injection, off by default: ignore the first N ENRP Handle Updates received (each
+    # logged), so that this registrar's view diverges and the checksum audit must resync it.
+    debug_ignore_handle_updates: int = 0
+
 
 @dataclass(slots=True)
 class RegistrarStats:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 MESSAGE_BUDGET = 60_000
-_SMALL = MESSAGE_BUDGET // (72 + 20 * 2 * 64)  # this many PEs always fit, whatever they hold
+ALWAYS_FITTING = MESSAGE_BUDGET // (72 + 20 * 2 * 64)  # this many PEs fit, whatever they hold
 
 
 def pe_size_bound(pe: Any) -> int:
@@ -24,7 +24,7 @@ def pe_size_bound(pe: Any) -> int:
 
 def fitting(pes: Sequence[Any], budget: int = MESSAGE_BUDGET) -> int:
     """How many of ``pes``, from the first, fit in one message."""
-    if len(pes) <= _SMALL:
+    if len(pes) <= ALWAYS_FITTING:
         return len(pes)
     used = 0
     for count, pe in enumerate(pes):

@@ -1,4 +1,5 @@
-"""Transport address arguments as RSPLIB writes them: ``addr[,addr...]:port``, IPv6 in []."""
+"""Transport address arguments as RSPLIB writes them: ``addr[,addr...]:port``, IPv6 in [];
+a peer may add its usrsctp UDP encapsulation port: ``addr[,addr...]:port@udp:PORT``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,26 @@ def parse_endpoint(spec: str, default_port: int | None = None) -> tuple[tuple[st
         except ValueError:
             raise ValueError(f"{spec!r}: {text!r} is not an IP address") from None
     return tuple(addresses), port
+
+
+UDP_SUFFIX = "@udp:"
+
+
+def parse_peer(spec: str, default_port: int | None = None
+               ) -> tuple[tuple[str, ...], int, int | None]:
+    """``"127.0.0.1:9902@udp:9912"`` -> ``(("127.0.0.1",), 9902, 9912)``.
+
+    ``@udp:PORT`` (optional; None when left out) is the peer's usrsctp UDP encapsulation
+    port, for peers that do not run their stack on ours (several processes on one host).
+    """
+    endpoint, sep, udp_text = spec.partition(UDP_SUFFIX)
+    udp_port = None
+    if sep:
+        if not udp_text.isdigit() or not 0 < int(udp_text) < 65536:
+            raise ValueError(f"{spec!r}: bad UDP port {udp_text!r}")
+        udp_port = int(udp_text)
+    addresses, port = parse_endpoint(endpoint, default_port)
+    return addresses, port, udp_port
 
 
 def parse_group(spec: str, default: tuple[str, int]) -> tuple[str, int] | None:

@@ -1,4 +1,4 @@
-"""``rserpool-hsdump addr:port``: print a registrar's handlespace as a table.
+"""``rserpool-hsdump addr:port[@udp:PORT]``: print a registrar's handlespace as a table.
 
 Like RSPLIB's ``hsdump`` it poses as a peer registrar: it sends an ENRP Presence to the
 registrar's ENRP endpoint, then Handle Table Requests until the table is complete.
@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rserpool import wire
-from rserpool.cli.addresses import parse_endpoint
+from rserpool.cli.addresses import parse_peer
+from rserpool.handlespace import Handlespace
 from rserpool.transport import Endpoint, Message, open_endpoint
 
 MAX_PAGES = 100_000  # a table larger than this many responses is cut (and says so)
@@ -28,8 +29,9 @@ async def fetch(endpoint: Endpoint, addresses: Sequence[str], port: int,
     """(registrar id, [(pool handle, PE)], complete) from the registrar at addresses:port."""
     me = random.randrange(1, 1 << 32)
     assoc = await asyncio.wait_for(endpoint.connect(addresses, port), timeout)
-    await endpoint.send(assoc, wire.Presence(me, 0, 0, reply_required=True).encode(),
-                        wire.PPID_ENRP)
+    # The checksum of owning no PEs, so that the registrar's audit finds nothing to resync.
+    presence = wire.Presence(me, 0, Handlespace().checksum(owner=me), reply_required=True)
+    await endpoint.send(assoc, presence.encode(), wire.PPID_ENRP)
     registrar = 0
     entries: list[tuple[bytes, Any]] = []
     for _ in range(MAX_PAGES):
@@ -80,10 +82,10 @@ def table(registrar: int, entries: list[tuple[bytes, Any]]) -> Table:
 
 
 async def run(args: argparse.Namespace) -> int:
-    addresses, port = parse_endpoint(args.registrar, 9901)
+    addresses, port, udp_port = parse_peer(args.registrar, 9901)
     options: dict[str, Any] = {}
     if args.transport == "usrsctp":
-        options["remote_udp_port"] = args.remote_udp_port
+        options["remote_udp_port"] = udp_port or args.remote_udp_port
     local = ["::"] if any(":" in a for a in addresses) else ["0.0.0.0"]
     async with open_endpoint(args.transport, local, 0, **options) as endpoint:
         registrar, entries, complete = await fetch(endpoint, addresses, port, args.timeout)
@@ -96,10 +98,11 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rserpool-hsdump", description=__doc__)
-    parser.add_argument("registrar", help="the registrar's ENRP endpoint, addr[,addr]:port")
+    parser.add_argument("registrar", help="the registrar's ENRP endpoint, "
+                        "addr[,addr]:port[@udp:PORT] (PORT: its usrsctp UDP port)")
     parser.add_argument("--transport", choices=("usrsctp", "kernel"), default="usrsctp")
     parser.add_argument("--remote-udp-port", type=int, default=9899,
-                        help="the registrar's usrsctp UDP encapsulation port")
+                        help="the registrar's usrsctp UDP port when not given with @udp:")
     parser.add_argument("--timeout", type=float, default=5.0)
     return asyncio.run(run(parser.parse_args(argv)))
 

@@ -2,6 +2,11 @@
 
 Settings come from ``--config FILE`` (a ``[registrar]`` table) and from flags of the same
 names; flags win. Every protocol timer and limit of ``RegistrarConfig`` is a setting too.
+
+With usrsctp, an SCTP peer is reached on the UDP encapsulation port it last used on an
+association with us, else the one given with ``@udp:PORT`` in ``--peer`` (several
+registrars on one host), else ``--remote-udp-port`` (default ``--udp-port``: every host
+runs its stack on the same port). PEs and peers learnt over ENRP carry no UDP port.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from rserpool.aio.registrar import RegistrarServer
 from rserpool.asap.registrar_config import RegistrarConfig, StaticPeer
 from rserpool.cli import config as settings
 from rserpool.cli import logs, metrics
-from rserpool.cli.addresses import parse_endpoint, parse_group
+from rserpool.cli.addresses import parse_endpoint, parse_group, parse_peer
 from rserpool.cli.stats import StatsWriter
 from rserpool.transport import Endpoint, SctpParameters, open_endpoint
 
@@ -43,10 +48,13 @@ class DaemonSettings:
 
     asap: str = field(default="0.0.0.0:3863", metadata=_help("ASAP endpoint addr[,addr]:port"))
     enrp: str = field(default="0.0.0.0:9901", metadata=_help("ENRP endpoint addr[,addr]:port"))
-    peer: tuple[str, ...] = field(default=(), metadata=_help("static peers addr[,addr]:port,..."))
+    peer: tuple[str, ...] = field(default=(), metadata=_help(
+        "static ENRP peers addr[,addr]:port[@udp:UDPPORT],... (UDPPORT: its usrsctp port)"))
     identifier: int = field(default=0, metadata=_help("registrar id (0: random)"))
     transport: str = field(default="usrsctp", metadata=_help("usrsctp or kernel"))
     udp_port: int = field(default=9899, metadata=_help("usrsctp UDP encapsulation port"))
+    remote_udp_port: int = field(default=0, metadata=_help(
+        "usrsctp UDP port of SCTP peers with no @udp: that never called us (0: --udp-port)"))
     announce_interface: str = field(
         default="127.0.0.1", metadata=_help("IPv4 address of the multicast interface, or off"))
     asap_announce: str = field(default="auto", metadata=_help("ASAP announce group|auto|off"))
@@ -74,13 +82,15 @@ def parse(argv: Sequence[str] | None) -> tuple[DaemonSettings, RegistrarConfig]:
             {k: v for k, v in args.items() if k not in daemon_names})
         asap_addresses, asap_port = parse_endpoint(daemon.asap)
         enrp_addresses, enrp_port = parse_endpoint(daemon.enrp)
-        peers = tuple(StaticPeer(*parse_endpoint(p, 9901)) for p in daemon.peer)
+        peers = tuple(StaticPeer(a, port) for a, port, _ in _peers(daemon))
         asap_group = parse_group(daemon.asap_announce, ASAP_ANNOUNCE_GROUP)
         enrp_group = parse_group(daemon.enrp_announce, ENRP_ANNOUNCE_GROUP)
     except ValueError as exc:
         parser.error(str(exc))
     if daemon.transport not in ("usrsctp", "kernel"):
         parser.error(f"--transport: {daemon.transport!r} is neither usrsctp nor kernel")
+    if daemon.transport != "usrsctp" and peer_udp_ports(daemon):
+        parser.error("--peer: @udp: is a usrsctp setting (kernel SCTP uses no UDP port)")
     protocol = dataclasses.replace(
         protocol, server_id=daemon.identifier, static_peers=peers,
         asap_addresses=_announced(asap_addresses), asap_port=asap_port,
@@ -95,13 +105,26 @@ def _announced(addresses: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(a for a in addresses if a not in ("0.0.0.0", "::"))
 
 
+def _peers(daemon: DaemonSettings) -> list[tuple[tuple[str, ...], int, int | None]]:
+    return [parse_peer(p, 9901) for p in daemon.peer]
+
+
+def peer_udp_ports(daemon: DaemonSettings) -> dict[tuple[str, int], int]:
+    """(address, ENRP port) -> usrsctp UDP port, for the static peers given with ``@udp:``."""
+    return {(a, port): udp for addresses, port, udp in _peers(daemon) if udp is not None
+            for a in addresses}
+
+
 def _endpoint(daemon: DaemonSettings, spec: str) -> Endpoint:
     addresses, port = parse_endpoint(spec)
+    options: dict[str, object] = {}
     if daemon.transport == "usrsctp":
         from rserpool.transport import usrsctp
 
         usrsctp.configure(daemon.udp_port)
-    return open_endpoint(daemon.transport, addresses, port, SctpParameters())
+        options["remote_udp_port"] = daemon.remote_udp_port or None
+        options["peer_udp_ports"] = peer_udp_ports(daemon)
+    return open_endpoint(daemon.transport, addresses, port, SctpParameters(), **options)
 
 
 async def serve(daemon: DaemonSettings, protocol: RegistrarConfig) -> None:

@@ -50,6 +50,7 @@ class EnrpServer:
                        for p in self.config.static_peers]
         self.in_startup = True
         self.mentor_id = 0
+        self._updates_to_ignore = max(0, self.config.debug_ignore_handle_updates)
         self._assoc_peer: dict[int, int] = {}  # association -> peer id, once it has spoken
         self._assoc_static: dict[int, int] = {}  # association -> index in self.static
         self._handlers = {
@@ -140,8 +141,9 @@ class EnrpServer:
             return self._heartbeat(now)
         if key[1] == "mentor":
             if self.in_startup:
-                log.info("no mentor completed within %.1f s: starting with what we have",
-                         self.config.mentor_discovery_timeout)
+                log.info("no mentor completed within %.1f s (tried: $%08x): starting with "
+                         "what we have", self.config.mentor_discovery_timeout, self.mentor_id)
+                self.mentor_id = 0  # registrar-ready names a mentor only if it delivered
                 return self._end_startup(now)
             return []
         peer = self.peers.get(key[2])
@@ -424,6 +426,12 @@ class EnrpServer:
         sender: int = msg.sender_server_id
         if sender not in self.peers:
             log.warning("Handle Update from unknown peer $%08x: ignored", sender)
+            return []
+        if self._updates_to_ignore:
+            self._updates_to_ignore -= 1
+            log.warning("debug_ignore_handle_updates: ignoring a Handle Update from $%08x "
+                        "(PE $%08x; %d more to ignore)", sender,
+                        msg.pool_element.pe_identifier, self._updates_to_ignore)
             return []
         self.host.stats.handle_updates += 1
         pool_handle: bytes = msg.pool_handle

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
+from rserpool._slots import quick_init
+
 
 class AssociationState(enum.Enum):
     """SCTP_ASSOC_CHANGE states (RFC 6458 6.1.1)."""
@@ -37,6 +39,7 @@ class PeerAddressState(enum.Enum):
     POTENTIALLY_FAILED = "potentially_failed"
 
 
+@quick_init  # one per message received: the frozen dataclass's own __init__ is slow
 @dataclass(frozen=True, slots=True)
 class Message:
     """User data received on an association."""

@@ -3,8 +3,9 @@
 One non-blocking one-to-many (SOCK_SEQPACKET) socket per endpoint, driven by the event
 loop's ``add_reader`` / ``add_writer``; no threads. pysctp (the ``kernel`` extra) provides
 ``connectx`` and the peer/local address lists, the calls that need a getsockopt with input.
-Everything else uses the socket module directly: ``sendmsg`` with an SCTP_SNDINFO cmsg
-(association, stream, PPID, unordered), ``recvmsg`` with SCTP_RCVINFO, notifications
+Messages go in and out through ``rserpool._core.sctpmsg`` (``sendmsg`` with an SCTP_SNDINFO
+cmsg: association, stream, PPID, unordered; ``recvmsg`` with SCTP_RCVINFO, parsed in C);
+everything else uses the socket module directly: notifications
 subscribed per type with SCTP_EVENT, and the SCTP socket options for bindx, primary
 addresses and the timers of ``SctpParameters``.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import ipaddress
+import logging
 import socket
 import struct
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rserpool.transport.base import (
@@ -38,8 +41,15 @@ try:
     import sctp as _pysctp
 except ImportError:  # the optional ``kernel`` extra
     _pysctp = None
+try:
+    from rserpool._core.sctpmsg import receive as _receive
+    from rserpool._core.sctpmsg import send as _send
+except ImportError:  # built only on Linux
+    _receive = _send = None  # type: ignore[assignment]
 
 __all__ = ["KernelEndpoint", "kernel_sctp_available"]
+
+log = logging.getLogger(__name__)
 
 IPPROTO_SCTP = 132
 SOL_SCTP = 132
@@ -73,7 +83,6 @@ SCTP_PEER_ADDR_CHANGE = 0x8002
 SCTP_SEND_FAILED_EVENT = 0x800D
 
 _SNDINFO = struct.Struct("=HHIIi")  # sid, flags, ppid (network order), context, assoc
-_RCVINFO = struct.Struct("=HHHxxIIIIi")  # sid, ssn, flags, ppid, tsn, cumtsn, context, assoc
 _NOTIFY = struct.Struct("=HHI")  # type, flags, length
 _ASSOC_CHANGE = struct.Struct("=8xHHHHi")  # state, error, out, in streams, assoc
 _PADDR_CHANGE = struct.Struct("=8x128siii")  # address, state, error, assoc
@@ -95,8 +104,7 @@ _ADDRESS_STATES = {
     5: PeerAddressState.CONFIRMED,
     6: PeerAddressState.POTENTIALLY_FAILED,
 }
-_RECV_SIZE = 65536
-_ntohl = socket.ntohl
+_BATCH = 256  # messages read per wake-up when they go straight to a sink, then other work runs
 _CLOSE_TIMEOUT = 5.0
 
 
@@ -108,6 +116,8 @@ def kernel_sctp_available() -> tuple[bool, str]:
         return False, f"no kernel SCTP here: socket(IPPROTO_SCTP) failed: {exc}"
     if _pysctp is None:
         return False, "pysctp is not installed (pip install 'rserpool[kernel]')"
+    if _send is None:
+        return False, "rserpool was built without rserpool._core.sctpmsg (Linux only)"
     return True, "kernel SCTP available"
 
 
@@ -166,6 +176,7 @@ class KernelEndpoint(Endpoint):
         self._family = socket.AF_INET6 if any_v6 else socket.AF_INET
         self._port = port
         self._sock: socket.socket | None = None
+        self._fd = -1  # the socket's, for rserpool._core.sctpmsg
         self._sk: Any = None  # the pysctp wrapper of _sock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[Event] = deque()
@@ -177,6 +188,8 @@ class KernelEndpoint(Endpoint):
         self._peers: dict[int, tuple[tuple[str, ...], int]] = {}  # assoc -> addresses, port
         self._connects: dict[int, tuple[asyncio.Future[int], str]] = {}  # waiter, target
         self._ended: dict[int, asyncio.Future[None]] = {}
+        self._sink: Callable[[Event], None] | None = None
+        self._scale, self._offset = 1, 0  # ids in delivered events: assoc * scale + offset
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -195,7 +208,7 @@ class KernelEndpoint(Endpoint):
         except BaseException:
             sock.close()
             raise
-        self._sock = sock
+        self._sock, self._fd = sock, sock.fileno()
         self._sk = _pysctp.sctpsocket_udp(self._family, sock)
         self._port = sock.getsockname()[1]
         self._resume_reading()
@@ -385,10 +398,9 @@ class KernelEndpoint(Endpoint):
         self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
     ) -> None:
         flags = SCTP_UNORDERED if unordered else 0
-        cmsg = _SNDINFO.pack(stream, flags, socket.htonl(ppid), 0, assoc)
         while True:
             try:
-                self._socket().sendmsg([data], [(IPPROTO_SCTP, SCTP_SNDINFO, cmsg)])
+                _send(self._socket().fileno(), data, assoc, ppid, stream, flags)
                 return
             except BlockingIOError:
                 await self._writable()
@@ -401,10 +413,8 @@ class KernelEndpoint(Endpoint):
         sock = self._sock
         if sock is None or self._writers:  # senders already wait: keep their order
             return False
-        cmsg = _SNDINFO.pack(stream, SCTP_UNORDERED if unordered else 0, socket.htonl(ppid),
-                             0, assoc)
         try:
-            sock.sendmsg([data], [(IPPROTO_SCTP, SCTP_SNDINFO, cmsg)])
+            _send(self._fd, data, assoc, ppid, stream, SCTP_UNORDERED if unordered else 0)
         except BlockingIOError:
             return False
         except OSError as exc:
@@ -418,13 +428,34 @@ class KernelEndpoint(Endpoint):
         self._send_flag(assoc, SCTP_ABORT, "abort")
 
     def _send_flag(self, assoc: int, flag: int, what: str) -> None:
-        cmsg = _SNDINFO.pack(0, flag, 0, 0, assoc)
         try:
-            self._socket().sendmsg([], [(IPPROTO_SCTP, SCTP_SNDINFO, cmsg)])
+            _send(self._socket().fileno(), None, assoc, 0, 0, flag)
         except OSError as exc:
             raise _error(exc, f"{what} association {assoc}") from exc
 
     # -- receiving ---------------------------------------------------------------------------
+
+    def deliver_to(self, sink: Callable[[Event], None] | None, scale: int = 1,
+                   offset: int = 0) -> None:
+        """Hand every event to ``sink(event)`` as soon as it is read, in order, instead of
+        queueing it for ``receive()``: no queue, task switch or coroutine per message, and up
+        to a batch of messages per wake-up. Events carry the association id
+        ``assoc * scale + offset`` (the numbering of an EndpointMux); calls still take the
+        endpoint's own ids. Events already queued go to the sink first; ``None`` queues them
+        for ``receive()`` again."""
+        self._sink, self._scale, self._offset = sink, scale, offset
+        queue = self._queue
+        while sink is not None and queue:
+            self._deliver(sink, queue.popleft())
+        self._resume_reading()
+
+    def _deliver(self, sink: Callable[[Event], None], event: Event) -> None:
+        if self._scale != 1 or self._offset:
+            event = dataclasses.replace(event, assoc=event.assoc * self._scale + self._offset)
+        try:
+            sink(event)
+        except Exception:  # one bad event must not stop the reading
+            log.exception("kernel endpoint: the event consumer failed")
 
     async def receive(self) -> Event:
         while not self._queue:
@@ -439,10 +470,13 @@ class KernelEndpoint(Endpoint):
         return event
 
     def _on_readable(self) -> None:
+        if self._sink is not None:
+            self._read_to_sink()
+            return
         sock = self._sock
         while sock is not None and len(self._queue) < self.params.receive_queue:
             try:
-                data, ancillary, flags, _address = sock.recvmsg(_RECV_SIZE, 256)
+                data, flags, assoc, ppid, sid, rflags = _receive(self._fd)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -457,23 +491,48 @@ class KernelEndpoint(Endpoint):
             else:
                 if self._partial:
                     data, self._partial = bytes(self._partial + data), bytearray()
-                self._on_data(data, ancillary)
+                self._emit(self._message(data, assoc, ppid, sid, rflags))
         self._pause_reading()
 
-    def _on_data(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> None:
-        if len(ancillary) == 1:  # the usual case: SCTP_RCVINFO alone
-            level, kind, raw = ancillary[0]
-            if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
-                sid, _ssn, flags, ppid, _tsn, _cum, _ctx, assoc = _RCVINFO.unpack_from(raw)
-                self._emit(Message(assoc, data, _ntohl(ppid), sid, bool(flags & SCTP_UNORDERED)))
+    def _read_to_sink(self) -> None:
+        """Up to a batch of messages straight to the sink; reading stays on, so the loop
+        calls again while more wait (after its other ready callbacks and timers)."""
+        sock, sink, scale, offset = self._sock, self._sink, self._scale, self._offset
+        if sock is None or sink is None:
+            return
+        fd = self._fd
+        for _ in range(_BATCH):
+            if sink is not self._sink or self._sock is None:
                 return
-        for level, kind, raw in ancillary:
-            if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
-                sid, _ssn, flags, ppid, _tsn, _cum, _ctx, assoc = _RCVINFO.unpack_from(raw)
-                self._emit(Message(assoc, data, socket.ntohl(ppid), sid,
-                                   bool(flags & SCTP_UNORDERED)))
+            try:
+                data, flags, assoc, ppid, sid, rflags = _receive(fd)
+            except BlockingIOError:
                 return
-        raise TransportError(errno.EPROTO, "data without SCTP_RCVINFO")
+            except OSError as exc:
+                self._error = _error(exc, "receive")
+                self._pause_reading()
+                self._wake(self._readers)
+                return
+            if flags & MSG_NOTIFICATION:
+                self._on_notification(data)
+            elif flags & MSG_EOR and not self._partial and assoc >= 0:
+                try:  # the usual case: one whole message with its SCTP_RCVINFO
+                    sink(Message(assoc * scale + offset, data, ppid, sid,
+                                 bool(rflags & SCTP_UNORDERED)))
+                except Exception:
+                    log.exception("kernel endpoint: the event consumer failed")
+            elif not flags & MSG_EOR:
+                self._partial += data
+            else:
+                if self._partial:
+                    data, self._partial = bytes(self._partial + data), bytearray()
+                self._emit(self._message(data, assoc, ppid, sid, rflags))
+
+    @staticmethod
+    def _message(data: bytes, assoc: int, ppid: int, sid: int, rflags: int) -> Message:
+        if assoc < 0:
+            raise TransportError(errno.EPROTO, "data without SCTP_RCVINFO")
+        return Message(assoc, data, ppid, sid, bool(rflags & SCTP_UNORDERED))
 
     def _on_notification(self, raw: bytes) -> None:
         kind, _flags, length = _NOTIFY.unpack_from(raw)
@@ -519,6 +578,9 @@ class KernelEndpoint(Endpoint):
             ended.set_result(None)
 
     def _emit(self, event: Event) -> None:
+        if self._sink is not None:
+            self._deliver(self._sink, event)
+            return
         self._queue.append(event)
         self._wake(self._readers)
 

@@ -15,7 +15,7 @@ import os
 import socket
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from rserpool.transport.base import (
@@ -68,6 +68,7 @@ _ASCONF_POLL_S = 0.01
 _MAX_INIT_RETRANSMITS = 8
 _SEND_RETRY_MIN_S = 0.0005
 _SEND_RETRY_MAX_S = 0.002
+_MAX_LEARNT_UDP_PORTS = 4096  # peers' UDP ports remembered from their associations
 
 
 def _free_udp_port() -> int:
@@ -119,10 +120,12 @@ def _wake(fut: asyncio.Future[None]) -> None:
 class UsrsctpEndpoint(Endpoint):
     """A one-to-many SCTP endpoint on the process's usrsctp stack.
 
-    ``remote_udp_port`` is the UDP encapsulation port of peers in other processes (default:
-    our own, right when every host runs one stack on the same port). Endpoints of this
-    process's own stack are always reached on its own port, so a PU can connect to a PE of
-    the same process while a registrar elsewhere is reached on ``remote_udp_port``."""
+    The UDP encapsulation port a ``connect`` sends to is, first match wins: our own for an
+    endpoint of this process's stack (a PU reaches a PE of the same process); the port a peer
+    last used on an association with this endpoint (learnt when it comes up, so a peer that
+    called us can be called back); ``peer_udp_ports`` ((address, SCTP port) -> UDP port, and
+    ``set_peer_udp_port``); else ``remote_udp_port`` (default: our own, right when every
+    host runs one stack on the same port)."""
 
     def __init__(
         self,
@@ -131,6 +134,7 @@ class UsrsctpEndpoint(Endpoint):
         params: SctpParameters | None = None,
         *,
         remote_udp_port: int | None = None,
+        peer_udp_ports: Mapping[tuple[str, int], int] | None = None,
     ) -> None:
         if not addresses:
             raise ValueError("an endpoint needs at least one local address")
@@ -138,6 +142,10 @@ class UsrsctpEndpoint(Endpoint):
         self._addresses = list(addresses)
         self._requested_port = port
         self._remote_udp_port = remote_udp_port
+        self._configured_udp: dict[tuple[str, int], int] = {}
+        self._learnt_udp: dict[tuple[str, int], int] = {}
+        for (address, sctp_port), udp_port in (peer_udp_ports or {}).items():
+            self.set_peer_udp_port([address], sctp_port, udp_port)
         self._port = 0
         self._sock: _lib.Socket | None = None
         self._efd = -1
@@ -222,14 +230,44 @@ class UsrsctpEndpoint(Endpoint):
     def _default_remote_udp_port(self) -> int:
         return self._remote_udp_port or _lib.udp_port()
 
-    def _remote_udp_port_for(self, addresses: Sequence[str], port: int) -> int:
-        """Our own UDP port for an endpoint of this process's stack, else the default."""
-        wanted = {_norm(a) for a in addresses}
+    def set_peer_udp_port(self, addresses: Sequence[str], port: int, udp_port: int) -> None:
+        """Reach the SCTP endpoint ``addresses:port`` on UDP encapsulation port ``udp_port``."""
+        if not 0 < udp_port < 65536:
+            raise ValueError(f"bad UDP port {udp_port}")
+        for address in addresses:
+            self._configured_udp[(_norm(address), port)] = udp_port
+
+    def peer_udp_port(self, addresses: Sequence[str], port: int) -> int:
+        """The UDP encapsulation port that ``connect(addresses, port)`` sends to."""
+        wanted = [_norm(a) for a in addresses]
         for endpoint in list(_OPEN):
-            if endpoint._port == port and endpoint._sock is not None and wanted & {
+            if endpoint._port == port and endpoint._sock is not None and set(wanted) & {
                     _norm(a) for a in endpoint.local_addresses()}:
                 return int(_lib.udp_port())
+        for table in (self._learnt_udp, self._configured_udp):
+            for address in wanted:
+                udp_port = table.get((address, port))
+                if udp_port is not None:
+                    return udp_port
         return self._default_remote_udp_port()
+
+    def _learn_udp_port(self, assoc: int, addresses: Sequence[str], port: int) -> None:
+        """Remember the UDP port the peer of a new association uses (bounded, oldest out)."""
+        if not addresses or not port:
+            return
+        try:
+            udp_port = self._live().peer_udp_port(assoc, addresses[0], port)
+        except (OSError, ValueError):
+            return
+        if not udp_port:
+            return
+        learnt = self._learnt_udp
+        for address in addresses:
+            key = (_norm(address), port)
+            learnt.pop(key, None)
+            if len(learnt) >= _MAX_LEARNT_UDP_PORTS:
+                del learnt[next(iter(learnt))]
+            learnt[key] = udp_port
 
     def _release(self) -> None:
         _OPEN.discard(self)
@@ -370,7 +408,7 @@ class UsrsctpEndpoint(Endpoint):
         sock = self._live()
         default = self._default_remote_udp_port()
         try:
-            remote = self._remote_udp_port_for(addresses, port)
+            remote = self.peer_udp_port(addresses, port)
             if remote != default:
                 sock.set_remote_udp_port(remote)
             try:
@@ -556,6 +594,9 @@ class UsrsctpEndpoint(Endpoint):
             if state in (AssociationState.UP, AssociationState.RESTARTED):
                 self._peers[assoc] = self._peer_info(assoc)
                 addrs, port = self._peers[assoc]
+                self._learn_udp_port(assoc, addrs, port)
+                if state is AssociationState.RESTARTED:
+                    self._probe_paths(assoc, addrs, port)
             else:
                 addrs, port = self._peers.pop(assoc, ([], 0))
             fut = self._connecting.get(assoc)
@@ -584,6 +625,15 @@ class UsrsctpEndpoint(Endpoint):
             _, assoc, error, data, ppid, stream = item
             return SendFailed(assoc, data, ppid, stream, error)
         return None  # SHUTDOWN_EVENT: the SHUTDOWN association change follows
+
+    def _probe_paths(self, assoc: int, addresses: Sequence[str], port: int) -> None:
+        """Heartbeat every path of a restarted association now: the peer restarted, so the
+        paths that timed out while it was down are back, but usrsctp would not send on them
+        before its next periodic heartbeat (a second or more of silence)."""
+        sock = self._live()
+        for address in addresses:
+            with contextlib.suppress(OSError, ValueError):
+                sock.heartbeat(assoc, address, port)
 
     def _peer_info(self, assoc: int) -> tuple[list[str], int]:
         assert self._sock is not None

@@ -114,6 +114,26 @@ def test_checksum_mismatch_triggers_owned_only_resynchronisation(trio: Fabric) -
                for r in responses for _, pes in r.pools for pe in pes)
 
 
+def test_ignored_handle_update_is_repaired_by_the_checksum_audit() -> None:
+    net = Fabric()
+    net.registrar("A", A)
+    c = net.registrar("C", C, debug_ignore_handle_updates=1)
+    net.advance(6.0)
+    pe = net.client("pe")
+    assoc = net.connect(pe, "A")
+    synced = net.registrars["A"].statistics()["synchronizations"]
+
+    register(net, pe, assoc, 1)  # C ignores this update (fault injection)
+    assert ids_at(c) == {}
+    register(net, pe, assoc, 2)  # and takes this one: only the first N are ignored
+    assert ids_at(c) == {2: A}
+    net.advance(3.0)  # A's next Presence carries a checksum C cannot match
+
+    assert ids_at(c) == {1: A, 2: A}
+    assert net.registrars["A"].statistics()["synchronizations"] == synced + 1
+    assert c.statistics()["handle_updates"] == 1
+
+
 def test_dead_registrar_is_taken_over_by_exactly_one_survivor(trio: Fabric) -> None:
     pes = [trio.client(f"pe{i}") for i in range(3)]
     for pe_id, pe in enumerate(pes, start=1):
@@ -217,6 +237,18 @@ def fake_peer(net: Fabric, registrar: str, server_id: int) -> tuple[Client, int]
     info = wire.ServerInformation(server_id, wire.SctpTransport(9901, peer.addresses))
     net.send(peer, assoc, wire.Presence(server_id, 0, 0, info))
     return peer, assoc
+
+
+def test_a_mentor_that_never_delivers_its_table_is_not_reported_as_mentor() -> None:
+    net = Fabric()
+    core = net.registrar("A", A, mentor_discovery_timeout=2.0)
+    silent, _ = fake_peer(net, "A", 0x99)  # answers nothing, not even the table request
+    net.advance(3.0)
+
+    assert silent.received(wire.HandleTableRequest)
+    assert not core.enrp.in_startup
+    ready = [n.detail for _, n in net.notifications if n.event == "registrar-ready"]
+    assert ready == [{"mentor": 0}]
 
 
 def test_only_the_home_registrar_may_remove_a_pe_over_enrp(trio: Fabric) -> None:

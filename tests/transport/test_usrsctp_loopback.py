@@ -352,3 +352,40 @@ def test_peer_process_on_another_udp_port() -> None:
         run(main())
     finally:
         peer.stop()
+
+
+def test_peer_udp_ports_named_per_peer_and_learnt_from_callers() -> None:
+    """A peer's UDP port named for its (address, SCTP port) reaches it whatever the default;
+    a peer that called us is called back on the UDP port its association came from."""
+    from rserpool.transport.usrsctp import UsrsctpEndpoint, configure
+
+    named, caller = Peer(), Peer()
+    try:
+        named_port = named("open", addresses=[LOCAL], port=0)
+        named_udp = named("udp_port")
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            async with UsrsctpEndpoint([LOCAL]) as endpoint:  # default: our own UDP port
+                assert endpoint.peer_udp_port([LOCAL], named_port) == configure()
+                endpoint.set_peer_udp_port([LOCAL], named_port, named_udp)
+                assoc = await endpoint.connect([LOCAL], named_port)
+                assert endpoint.peer_udp_port([LOCAL], named_port) == named_udp
+
+                caller_port = caller("open", addresses=[LOCAL], port=0, peer_udp_ports=[
+                    [LOCAL, endpoint.port, configure()]])
+                await loop.run_in_executor(None, lambda: caller(
+                    "connect", addresses=[LOCAL], port=endpoint.port))
+                up = await next_assoc_change(endpoint)
+                while up.assoc == assoc:  # our own association's UP came first
+                    up = await next_assoc_change(endpoint)
+                assert (up.state, up.peer_port) == (AssociationState.UP, caller_port)
+                assert endpoint.peer_udp_port([LOCAL], caller_port) == caller("udp_port")
+                endpoint.shutdown(up.assoc)
+                assert (await next_assoc_change(endpoint)).state is AssociationState.SHUTDOWN
+                await endpoint.connect([LOCAL], caller_port)  # only on the learnt port
+
+        run(main())
+    finally:
+        named.stop()
+        caller.stop()

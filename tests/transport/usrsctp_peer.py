@@ -73,7 +73,9 @@ class Peer:
     async def handle(self, cmd: dict[str, Any]) -> Any:
         op = cmd["op"]
         if op == "open":
-            endpoint = open_endpoint("usrsctp", cmd["addresses"], cmd.get("port", 0))
+            endpoint = open_endpoint("usrsctp", cmd["addresses"], cmd.get("port", 0),
+                                     peer_udp_ports={(a, p): u for a, p, u in
+                                                     cmd.get("peer_udp_ports", [])})
             assert isinstance(endpoint, UsrsctpEndpoint)
             self.endpoint = endpoint
             await endpoint.open()

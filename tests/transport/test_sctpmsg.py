@@ -1,0 +1,70 @@
+"""rserpool._core.sctpmsg, the kernel backend's message I/O, on a host without kernel SCTP.
+
+A UDP socket ignores the SCTP_SNDINFO cmsg that ``send`` attaches, so the data path, the
+missing-RCVINFO report and the errno mapping can be checked here; the SCTP side (RCVINFO
+parsed, association/PPID/stream carried) is exercised by tests/transport/test_kernel.py in
+the VM.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+if not sys.platform.startswith("linux"):
+    pytest.skip("rserpool._core.sctpmsg is built on Linux only", allow_module_level=True)
+
+from rserpool._core import sctpmsg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiver, sender:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setblocking(False)
+        sender.connect(receiver.getsockname())
+        yield sender, receiver
+
+
+def test_message_round_trip(pair: tuple[socket.socket, socket.socket]) -> None:
+    sender, receiver = pair
+    for payload in (b"registration", bytearray(b"\x00" * 1400), b"x" * 60000):
+        sctpmsg.send(sender.fileno(), payload, 7, 11, stream=3)
+        data, _flags, assoc, ppid, stream, rflags = sctpmsg.receive(receiver.fileno())
+        assert data == bytes(payload)
+        assert type(data) is bytes
+        # no SCTP_RCVINFO on a UDP socket: reported as association -1
+        assert (assoc, ppid, stream, rflags) == (-1, 0, 0, 0)
+
+
+def test_empty_socket_would_block(pair: tuple[socket.socket, socket.socket]) -> None:
+    with pytest.raises(BlockingIOError):
+        sctpmsg.receive(pair[1].fileno())
+
+
+def test_errors_are_oserrors_with_errno() -> None:
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fd = closed.fileno()
+    closed.close()
+    with pytest.raises(OSError) as raised:
+        sctpmsg.send(fd, b"x", 1, 11)
+    assert raised.value.errno == 9  # EBADF
+    with pytest.raises(OSError) as raised:
+        sctpmsg.receive(fd)
+    assert raised.value.errno == 9
+
+
+def test_stub_matches_module() -> None:
+    from mypy import stubtest
+
+    assert stubtest.test_stubs(stubtest.parse_options(
+        ["--mypy-config-file", str(ROOT / "pyproject.toml"), "rserpool._core.sctpmsg"]
+    )) == 0
