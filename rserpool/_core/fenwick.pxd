@@ -82,17 +82,20 @@ cdef inline void fen_set(Fenwick* f, Py_ssize_t slot, uint32_t value) noexcept n
 
 
 cdef inline Py_ssize_t fen_find(const Fenwick* f, uint64_t r) noexcept nogil:
-    """The slot at which the running sum of values first exceeds r (needs r < total)."""
+    """The slot at which the running sum of values first exceeds r (needs r < total).
+    Branch-free: with a random r every branch here would be a coin flip for the CPU."""
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t step = f.blocks
-    cdef Py_ssize_t slot
+    cdef Py_ssize_t slot, k, count = 0
+    cdef uint64_t t, take, running = 0
     while step > 0:
-        if f.sums[pos + step] <= r:
-            pos += step
-            r -= f.sums[pos]
+        t = f.sums[pos + step]
+        take = -<uint64_t>(t <= r)             # all ones or zero
+        pos += step & <Py_ssize_t>take
+        r -= t & take
         step >>= 1
     slot = pos << FEN_SHIFT
-    while r >= f.slots[slot]:
-        r -= f.slots[slot]
-        slot += 1
-    return slot
+    for k in range(1 << FEN_SHIFT):     # slots whose running sum is still <= r come first
+        running += f.slots[slot + k]
+        count += running <= r
+    return slot + count

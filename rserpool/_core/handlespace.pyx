@@ -30,7 +30,16 @@ from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
 
 from rserpool._core.fenwick cimport Fenwick, fen_change, fen_find, fen_free, fen_init, fen_reserve, fen_set
-from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
+from rserpool._core.hashmap cimport (
+    Map,
+    map_delete,
+    map_free,
+    map_get,
+    map_home,
+    map_init,
+    map_put,
+    map_remove_at,
+)
 from rserpool._core.policies cimport (
     PT_ROUND_ROBIN,
     USES_DISTANCE,
@@ -83,6 +92,17 @@ from rserpool._core.wire cimport (
     pe_fields,
 )
 from rserpool.wire import Cause
+
+
+cdef extern from *:
+    """
+    /* floor(a * b / 2^64): maps a uniform 64-bit a to [0, b) without a division. */
+    static inline uint64_t rserpool_mulhi64(uint64_t a, uint64_t b) {
+        return (uint64_t)(((unsigned __int128)a * b) >> 64);
+    }
+    """
+    uint64_t _below "rserpool_mulhi64"(uint64_t a, uint64_t b) noexcept nogil
+    void _prefetch "__builtin_prefetch"(const void* p) noexcept nogil
 
 
 cdef extern from "Python.h":
@@ -473,9 +493,10 @@ cdef class Handlespace:
                 return pool
             i = (i + 1) & self._pools.mask
 
-    cdef PENode* _find(self, bytes handle, uint32_t pe_id) except? NULL:
-        """The PE (handle, pe_id) or NULL: one probe of the PE map, no pool lookup."""
-        cdef uint64_t h = <uint64_t>PyObject_Hash(handle)
+    cdef PENode* _find(self, bytes handle, uint64_t h, uint32_t pe_id,
+                       Py_ssize_t* cell) noexcept:
+        """The PE (handle, pe_id) or NULL: one probe of the PE map, no pool lookup. h is the
+        handle's hash; n's index in the PE map goes to *cell unless cell is NULL."""
         cdef const char* buf = PyBytes_AS_STRING(handle)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(handle)
         cdef Py_ssize_t i
@@ -489,11 +510,14 @@ cdef class Handlespace:
                 return NULL
             if (self._pes.cells[i].k1 == h and self._pes.cells[i].k2 == pe_id
                     and _is_handle(n.pool, handle, buf, size)):
+                if cell != NULL:
+                    cell[0] = i
                 return n
             i = (i + 1) & self._pes.mask
 
     cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
-        return self._find(handle, _u32(pe_id, "PE identifier"))
+        return self._find(handle, <uint64_t>PyObject_Hash(handle), _u32(pe_id, "PE identifier"),
+                          NULL)
 
     cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
                             object transport_class, uint16_t transport_type,
@@ -624,11 +648,15 @@ cdef class Handlespace:
 
     # -------------------------------------------------------------- removal
 
-    cdef object _unlink(self, PENode* n):
-        """Remove n from every structure and free it; returns the element it held."""
+    cdef object _unlink(self, PENode* n, Py_ssize_t cell=-1):
+        """Remove n from every structure and free it; returns the element it held. `cell`
+        is n's index in the PE map, if the caller knows it."""
         cdef PoolRec* pool = n.pool
         cdef object element = <object>n.element
-        map_delete(&self._pes, <uint64_t>pool.hash, n.pe_id, n)
+        if cell >= 0:
+            map_remove_at(&self._pes, cell)
+        else:
+            map_delete(&self._pes, <uint64_t>pool.hash, n.pe_id, n)
         if pool.use_ring:
             _ring_remove(pool, n)
         elif not pool.randomized:
@@ -667,10 +695,14 @@ cdef class Handlespace:
         cdef PoolRec* pool
         cdef PENode* n = NULL
         cdef uint32_t old_weight, old_value
+        cdef uint64_t h
         cdef int uses
+        pe_id = element.pe_identifier
+        h = <uint64_t>PyObject_Hash(pool_handle)
+        if self._pes.used:      # start loading the PE's map cell while the element is read
+            _prefetch(&self._pes.cells[map_home(&self._pes, h, pe_id)])
         pe_fields(element, &f)      # C fields, without building a decoded PE's sub-objects
         policy_type = f.policy_type
-        pe_id = element.pe_identifier
         owner_id = (element.home_enrp_server_identifier if owner is None
                     else _u32(owner, "home registrar id"))
         if assoc is not None:
@@ -700,7 +732,7 @@ cdef class Handlespace:
         if addresses < 1 or addresses > self.max_addresses:
             raise HandlespaceError(Cause.INVALID_VALUES,
                                    f"{addresses} transport addresses (1..{self.max_addresses})")
-        n = self._find(pool_handle, pe_id)     # a re-registration needs no pool lookup
+        n = self._find(pool_handle, h, pe_id, NULL)     # a re-registration needs no pool lookup
         pool = n.pool if n != NULL else self._pool(pool_handle)
         if pool != NULL:
             if pool.policy_type != policy_type:
@@ -805,10 +837,12 @@ cdef class Handlespace:
 
     def deregister(self, bytes pool_handle not None, pe_id):
         """Remove a PE; returns its element, or None if it was not registered."""
-        cdef PENode* n = self._node(pool_handle, pe_id)
+        cdef Py_ssize_t cell
+        cdef PENode* n = self._find(pool_handle, <uint64_t>PyObject_Hash(pool_handle),
+                                    _u32(pe_id, "PE identifier"), &cell)
         if n == NULL:
             return None
-        return self._unlink(n)
+        return self._unlink(n, cell)
 
     def get(self, bytes pool_handle not None, pe_id):
         """The registered element, or None."""
@@ -829,7 +863,7 @@ cdef class Handlespace:
         while k < n and values.total > 0:
             tries = 0
             while True:
-                slot = fen_find(values, self._random() % values.total)
+                slot = fen_find(values, _below(self._random(), values.total))
                 again = False
                 if not excluded:
                     for i in range(k):
