@@ -1,10 +1,10 @@
 # Selection weights by slot, for the randomized pool policies: a Fenwick tree (binary
-# indexed tree) over blocks of 16 slots plus the slots' own values. Adding to a slot and
-# finding the slot where a running sum crosses r are O(log n): the walk over block sums
+# indexed tree) over blocks of 16 slots plus the slots' own 32-bit values. Setting a slot
+# and finding the slot where a running sum crosses r are O(log n): the walk over block sums
 # touches an array 16 times smaller than the slots (it stays in the CPU caches), then one
-# block of 16 values (two cache lines) is scanned.
+# block of 16 values (one cache line) is scanned.
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memset
 
 cdef enum:
@@ -13,7 +13,7 @@ cdef enum:
 
 cdef struct Fenwick:
     uint64_t* sums              # 1-based over blocks; sums[i] covers (i - lowbit(i), i]
-    uint64_t* slots             # each slot's value
+    uint32_t* slots             # each slot's value
     Py_ssize_t blocks           # a power of two (or 0)
     uint64_t total
 
@@ -35,17 +35,17 @@ cdef inline int fen_reserve(Fenwick* f, Py_ssize_t slots) except -1:
     """Make room for `slots` slots; new slots hold 0."""
     cdef Py_ssize_t blocks = f.blocks if f.blocks else 1
     cdef uint64_t* sums
-    cdef uint64_t* values
+    cdef uint32_t* values
     cdef Py_ssize_t p
     if slots <= f.blocks << FEN_SHIFT:
         return 0
     while blocks << FEN_SHIFT < slots:
         blocks *= 2
-    values = <uint64_t*>PyMem_Realloc(f.slots, (blocks << FEN_SHIFT) * sizeof(uint64_t))
+    values = <uint32_t*>PyMem_Realloc(f.slots, (blocks << FEN_SHIFT) * sizeof(uint32_t))
     if values == NULL:
         raise MemoryError()
     memset(values + (f.blocks << FEN_SHIFT), 0,
-           ((blocks - f.blocks) << FEN_SHIFT) * sizeof(uint64_t))
+           ((blocks - f.blocks) << FEN_SHIFT) * sizeof(uint32_t))
     f.slots = values
     sums = <uint64_t*>PyMem_Realloc(f.sums, (blocks + 1) * sizeof(uint64_t))
     if sums == NULL:
@@ -62,28 +62,40 @@ cdef inline int fen_reserve(Fenwick* f, Py_ssize_t slots) except -1:
     return 0
 
 
-cdef inline void fen_add(Fenwick* f, Py_ssize_t slot, uint64_t delta) noexcept nogil:
-    """Add delta (two's complement wrap-around subtracts) to a slot's value."""
+cdef inline void fen_change(Fenwick* f, Py_ssize_t slot, uint32_t old,
+                            uint32_t value) noexcept nogil:
+    """Make a slot's value `value` when the caller knows it is `old` (no read of the slot)."""
+    cdef uint64_t delta = <uint64_t>value - old     # wraps around when lower
     cdef Py_ssize_t i = (slot >> FEN_SHIFT) + 1
-    f.slots[slot] += delta
+    if delta == 0:
+        return
+    f.slots[slot] = value
     f.total += delta
     while i <= f.blocks:
         f.sums[i] += delta
         i += i & -i
 
 
+cdef inline void fen_set(Fenwick* f, Py_ssize_t slot, uint32_t value) noexcept nogil:
+    """Make a slot's value `value`."""
+    fen_change(f, slot, f.slots[slot], value)
+
+
 cdef inline Py_ssize_t fen_find(const Fenwick* f, uint64_t r) noexcept nogil:
-    """The slot at which the running sum of values first exceeds r (needs r < total)."""
+    """The slot at which the running sum of values first exceeds r (needs r < total).
+    Branch-free: with a random r every branch here would be a coin flip for the CPU."""
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t step = f.blocks
-    cdef Py_ssize_t slot
+    cdef Py_ssize_t slot, k, count = 0
+    cdef uint64_t t, take, running = 0
     while step > 0:
-        if f.sums[pos + step] <= r:
-            pos += step
-            r -= f.sums[pos]
+        t = f.sums[pos + step]
+        take = -<uint64_t>(t <= r)             # all ones or zero
+        pos += step & <Py_ssize_t>take
+        r -= t & take
         step >>= 1
     slot = pos << FEN_SHIFT
-    while r >= f.slots[slot]:
-        r -= f.slots[slot]
-        slot += 1
-    return slot
+    for k in range(1 << FEN_SHIFT):     # slots whose running sum is still <= r come first
+        running += f.slots[slot + k]
+        count += running <= r
+    return slot + count

@@ -29,8 +29,17 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
 
-from rserpool._core.fenwick cimport fen_add, fen_find, fen_free, fen_init, fen_reserve
-from rserpool._core.hashmap cimport Map, map_delete, map_free, map_get, map_home, map_init, map_put
+from rserpool._core.fenwick cimport Fenwick, fen_change, fen_find, fen_free, fen_init, fen_reserve, fen_set
+from rserpool._core.hashmap cimport (
+    Map,
+    map_delete,
+    map_free,
+    map_get,
+    map_home,
+    map_init,
+    map_put,
+    map_remove_at,
+)
 from rserpool._core.policies cimport (
     PT_ROUND_ROBIN,
     USES_DISTANCE,
@@ -41,6 +50,7 @@ from rserpool._core.policies cimport (
     USES_WEIGHT,
     USES_WEIGHT_DPF,
     pe_of_sel,
+    policy_degrades,
     policy_join,
     policy_primary,
     policy_randomized,
@@ -49,6 +59,10 @@ from rserpool._core.policies cimport (
     policy_fields,
     policy_value,
 )
+from cpython.exc cimport PyErr_Clear
+from cpython.list cimport PyList_New
+from cpython.long cimport PyLong_CheckExact
+
 from rserpool._core.timers cimport (
     TimerHeap,
     TimerSlot,
@@ -79,12 +93,31 @@ from rserpool._core.wire cimport (
 )
 from rserpool.wire import Cause
 
+
+cdef extern from *:
+    """
+    /* floor(a * b / 2^64): maps a uniform 64-bit a to [0, b) without a division. */
+    static inline uint64_t rserpool_mulhi64(uint64_t a, uint64_t b) {
+        return (uint64_t)(((unsigned __int128)a * b) >> 64);
+    }
+    """
+    uint64_t _below "rserpool_mulhi64"(uint64_t a, uint64_t b) noexcept nogil
+    void _prefetch "__builtin_prefetch"(const void* p) noexcept nogil
+
+
+cdef extern from "Python.h":
+    unsigned long _as_ulong "PyLong_AsUnsignedLong"(object o) noexcept
+    void _incref "Py_INCREF"(PyObject* o) noexcept nogil
+    void _list_set "PyList_SET_ITEM"(object lst, Py_ssize_t i, PyObject* o) noexcept  # steals
+
 DEFAULT_MAX_POOLS = 100_000
 DEFAULT_MAX_ELEMENTS_PER_POOL = 1_000_000
 DEFAULT_MAX_ADDRESSES = C_MAX_ADDRESSES     # the limit of the codec
 
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
+    SELECT_STACK = 16           # picks that select keeps on the C stack
+    SPARE_NODES = 4096          # freed PE records kept for reuse (saves allocator work)
     TIMER_LIFETIME = 1          # TimerCode.LIFETIME
 
 
@@ -157,6 +190,13 @@ cdef inline int _handle_cmp(const char* a, Py_ssize_t alen, const char* b,
     return -1 if alen < blen else (1 if alen > blen else 0)
 
 
+cdef inline bint _is_handle(const PoolRec* pool, bytes handle, const char* buf,
+                           Py_ssize_t size) noexcept:
+    """Whether the pool's handle is `handle` (whose bytes are buf[:size])."""
+    return pool.hlen == size and (pool.handle == <PyObject*>handle
+                                  or memcmp(pool.hbuf, buf, size) == 0)
+
+
 cdef inline int _pe_cmp(const PENode* x, const char* h, Py_ssize_t hlen,
                         uint32_t pe_id) noexcept nogil:
     """Sign of (x's pool handle, x's PE id) - (h, pe_id)."""
@@ -183,12 +223,22 @@ cdef int _by_handle(const void* x, const void* y) noexcept nogil:
     return _handle_cmp(a.hbuf, a.hlen, b.hbuf, b.hlen)
 
 
-cdef uint32_t _u32(value, str what) except? 0xffffffff:
-    """A u32 policy or identity field, or HandlespaceError(INVALID_VALUES)."""
+cdef uint32_t _u32_slow(value, str what) except? 0xffffffff:
     try:
         return value
     except (OverflowError, TypeError):
         raise HandlespaceError(Cause.INVALID_VALUES, f"{what} {value!r} is not a 32-bit value")
+
+
+cdef inline uint32_t _u32(value, str what) except? 0xffffffff:
+    """A u32 policy or identity field, or HandlespaceError(INVALID_VALUES)."""
+    cdef unsigned long v
+    if PyLong_CheckExact(value):
+        v = _as_ulong(value)        # (unsigned long)-1 with an error set when out of range
+        if v <= 0xffffffffUL:
+            return <uint32_t>v
+        PyErr_Clear()
+    return _u32_slow(value, what)
 
 
 cdef inline void _ring_append(PoolRec* pool, PENode* n) noexcept nogil:
@@ -250,6 +300,7 @@ cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
 
 cdef void _group_drop(Map* groups, Group* g) noexcept:
     map_delete(groups, g.key, 0, g)
+    PyMem_Free(g.items)
     PyMem_Free(g.sorted)
     PyMem_Free(g)
 
@@ -260,9 +311,66 @@ cdef void _groups_free(Map* groups) noexcept:
     for i in range(groups.mask + 1):
         g = <Group*>groups.cells[i].value
         if g != NULL:
+            PyMem_Free(g.items)
             PyMem_Free(g.sorted)
             PyMem_Free(g)
     map_free(groups)
+
+
+cdef int _group_join(Map* groups, uint64_t key, PENode* n, int which) except -1:
+    """Append n to the group of key (the ownership or connection index, by `which`)."""
+    cdef Group* g = _group_get(groups, key)
+    cdef PENode** grown
+    cdef Py_ssize_t capacity
+    if g.size == g.capacity:
+        capacity = g.capacity * 2 if g.capacity else 4
+        grown = <PENode**>PyMem_Realloc(g.items, capacity * sizeof(PENode*))
+        if grown == NULL:
+            if g.size == 0:
+                _group_drop(groups, g)
+            raise MemoryError()
+        g.items = grown
+        g.capacity = capacity
+    g.items[g.size] = n
+    n.links[which].group = g
+    n.links[which].index = g.size
+    g.size += 1
+    g.checksum_sum += n.checksum
+    g.sorted_stale = True
+    return 0
+
+
+cdef void _group_leave(Map* groups, PENode* n, int which) noexcept:
+    """Take n out of its group (if any): the group's last PE moves into its place."""
+    cdef Group* g = n.links[which].group
+    cdef Py_ssize_t i = n.links[which].index
+    cdef PENode* moved
+    if g == NULL:
+        return
+    g.size -= 1
+    if i != g.size:
+        moved = g.items[g.size]
+        g.items[i] = moved
+        moved.links[which].index = i
+    g.checksum_sum -= n.checksum
+    g.sorted_stale = True
+    n.links[which].group = NULL
+    if g.size == 0:
+        _group_drop(groups, g)
+
+
+cdef PENode** _group_sorted(Group* g) except NULL:
+    """A group's PEs sorted by (pool handle, PE id)."""
+    cdef PENode** grown
+    if g.sorted_stale:
+        grown = <PENode**>PyMem_Realloc(g.sorted, (g.size + 1) * sizeof(PENode*))
+        if grown == NULL:
+            raise MemoryError()
+        g.sorted = grown
+        memcpy(grown, g.items, g.size * sizeof(PENode*))
+        qsort(grown, g.size, sizeof(PENode*), _by_handle_and_id)
+        g.sorted_stale = False
+    return g.sorted
 
 
 # ---------------------------------------------------------------------- the handlespace
@@ -271,7 +379,7 @@ cdef void _groups_free(Map* groups) noexcept:
 cdef class Handlespace:
     """Pools by handle, their PEs, selection by pool policy, ownership, timers, checksums."""
 
-    cdef Map _pes                # (PoolRec*, PE id) -> PENode*
+    cdef Map _pes                # (hash of pool handle, PE id) -> PENode*
     cdef Map _pools              # (hash of handle, 0) -> PoolRec*
     cdef Map _owners             # (home registrar id, 0) -> Group*
     cdef Map _assocs             # (association id, 0) -> Group*
@@ -279,6 +387,8 @@ cdef class Handlespace:
     cdef Py_ssize_t _pool_order_size
     cdef bint _pool_order_stale
     cdef TimerHeap _timers
+    cdef PENode* _spare          # freed PE records for reuse, linked through `element`
+    cdef Py_ssize_t _spare_count
     cdef Py_ssize_t _size
     cdef uint64_t _checksum_sum
     cdef uint64_t _rng           # xorshift64* state for randomized selection
@@ -295,6 +405,8 @@ cdef class Handlespace:
         self._pool_order = NULL
         self._pool_order_size = 0
         self._pool_order_stale = True
+        self._spare = NULL
+        self._spare_count = 0
 
     def __init__(self, seed=None, *, max_pools=DEFAULT_MAX_POOLS,
                  max_elements_per_pool=DEFAULT_MAX_ELEMENTS_PER_POOL,
@@ -313,20 +425,48 @@ cdef class Handlespace:
     def __dealloc__(self):
         cdef Py_ssize_t i, j
         cdef PoolRec* pool
+        cdef PENode* n
         for i in range(self._pools.mask + 1):
             pool = <PoolRec*>self._pools.cells[i].value
             if pool == NULL:
                 continue
             for j in range(pool.size):
                 Py_DECREF(<object>pool.members[j].element)
-                PyMem_Free(pool.members[j])
+                PyMem_Free(pool.members[j].node)
             _release_pool(pool)     # no map_delete: that would shift cells under this loop
+        while self._spare != NULL:
+            n = self._spare
+            self._spare = <PENode*>n.element
+            PyMem_Free(n)
         map_free(&self._pools)
         map_free(&self._pes)
         _groups_free(&self._owners)
         _groups_free(&self._assocs)
         PyMem_Free(self._pool_order)
         heap_free(&self._timers)
+
+    # -------------------------------------------------------------- PE records
+
+    cdef PENode* _new_node(self) except NULL:
+        """A zeroed PE record, recently freed if there is one (likely still in the caches)."""
+        cdef PENode* n = self._spare
+        if n != NULL:
+            self._spare = <PENode*>n.element
+            self._spare_count -= 1
+        else:
+            n = <PENode*>PyMem_Malloc(sizeof(PENode))
+            if n == NULL:
+                raise MemoryError()
+        memset(n, 0, sizeof(PENode))
+        return n
+
+    cdef void _free_node(self, PENode* n) noexcept:
+        if self._spare_count < SPARE_NODES:
+            n.element = <PyObject*>self._spare
+            self._spare = n
+            self._spare_count += 1
+        else:
+            PyMem_Free(n)
 
     # -------------------------------------------------------------- pools
 
@@ -349,16 +489,35 @@ cdef class Handlespace:
             pool = <PoolRec*>self._pools.cells[i].value
             if pool == NULL:
                 return NULL
-            if (pool.hash == h and pool.hlen == size
-                    and (pool.handle == <PyObject*>handle or memcmp(pool.hbuf, buf, size) == 0)):
+            if self._pools.cells[i].k1 == <uint64_t>h and _is_handle(pool, handle, buf, size):
                 return pool
             i = (i + 1) & self._pools.mask
 
-    cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
-        cdef PoolRec* pool = self._pool(handle)
-        if pool == NULL:
+    cdef PENode* _find(self, bytes handle, uint64_t h, uint32_t pe_id,
+                       Py_ssize_t* cell) noexcept:
+        """The PE (handle, pe_id) or NULL: one probe of the PE map, no pool lookup. h is the
+        handle's hash; n's index in the PE map goes to *cell unless cell is NULL."""
+        cdef const char* buf = PyBytes_AS_STRING(handle)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(handle)
+        cdef Py_ssize_t i
+        cdef PENode* n
+        if self._pes.used == 0:
             return NULL
-        return <PENode*>map_get(&self._pes, <uint64_t>pool, _u32(pe_id, "PE identifier"))
+        i = map_home(&self._pes, h, pe_id)
+        while True:
+            n = <PENode*>self._pes.cells[i].value
+            if n == NULL:
+                return NULL
+            if (self._pes.cells[i].k1 == h and self._pes.cells[i].k2 == pe_id
+                    and _is_handle(n.pool, handle, buf, size)):
+                if cell != NULL:
+                    cell[0] = i
+                return n
+            i = (i + 1) & self._pes.mask
+
+    cdef inline PENode* _node(self, bytes handle, pe_id) except? NULL:
+        return self._find(handle, <uint64_t>PyObject_Hash(handle), _u32(pe_id, "PE identifier"),
+                          NULL)
 
     cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
                             object transport_class, uint16_t transport_type,
@@ -397,47 +556,54 @@ cdef class Handlespace:
         _release_pool(pool)
         self._pool_order_stale = True
 
-    cdef int _add_member(self, PoolRec* pool, PENode* n) except -1:
-        cdef PENode** grown
+    cdef int _add_member(self, PoolRec* pool, PENode* n, uint32_t value) except -1:
+        """Append n (its element set) to the pool's members with selection value `value`."""
+        cdef Member* grown
         cdef Py_ssize_t capacity
         if pool.size == pool.capacity:
             capacity = pool.capacity * 2 if pool.capacity else 8
-            grown = <PENode**>PyMem_Realloc(pool.members, capacity * sizeof(PENode*))
+            grown = <Member*>PyMem_Realloc(pool.members, capacity * sizeof(Member))
             if grown == NULL:
                 raise MemoryError()
             pool.members = grown
             pool.capacity = capacity
         if pool.randomized:
             fen_reserve(&pool.values, pool.size + 1)
-            fen_add(&pool.values, pool.size, n.value)
+            fen_set(&pool.values, pool.size, value)
         n.slot = pool.size
-        pool.members[pool.size] = n
+        pool.members[pool.size].node = n
+        pool.members[pool.size].element = n.element
         pool.size += 1
         pool.by_id_stale = True
         return 0
 
     cdef void _remove_member(self, PoolRec* pool, PENode* n) noexcept:
-        cdef PENode* last = pool.members[pool.size - 1]
+        """Move the last member into n's slot (no read of the moved PE's record)."""
+        cdef Py_ssize_t slot = n.slot
+        cdef Py_ssize_t last = pool.size - 1
+        cdef uint32_t moved
         if pool.randomized:
-            fen_add(&pool.values, n.slot, -n.value)
-        if last != n:
-            if pool.randomized:
-                fen_add(&pool.values, last.slot, -last.value)
-                fen_add(&pool.values, n.slot, last.value)
-            pool.members[n.slot] = last
-            last.slot = n.slot
+            moved = pool.values.slots[last]
+            if slot != last:
+                fen_change(&pool.values, slot, <uint32_t>policy_value(n, pool.policy_type), moved)
+            fen_change(&pool.values, last, moved, 0)
+        if slot != last:
+            pool.members[slot] = pool.members[last]
+            pool.members[slot].node.slot = slot
         pool.size -= 1
         pool.by_id_stale = True
 
     cdef PENode** _by_id(self, PoolRec* pool) except NULL:
         """The pool's PEs sorted by PE id."""
         cdef PENode** grown
+        cdef Py_ssize_t i
         if pool.by_id_stale:
             grown = <PENode**>PyMem_Realloc(pool.by_id, pool.capacity * sizeof(PENode*))
             if grown == NULL:
                 raise MemoryError()
             pool.by_id = grown
-            memcpy(grown, pool.members, pool.size * sizeof(PENode*))
+            for i in range(pool.size):
+                grown[i] = pool.members[i].node
             qsort(grown, pool.size, sizeof(PENode*), _by_id)
             pool.by_id_stale = False
         return pool.by_id
@@ -464,109 +630,45 @@ cdef class Handlespace:
     # -------------------------------------------------------------- ownership, connections
 
     cdef int _join_owner(self, PENode* n, uint32_t owner) except -1:
-        cdef Group* g = _group_get(&self._owners, owner)
         n.owner = owner
-        n.owner_group = g
-        n.owner_prev = NULL
-        n.owner_next = g.head
-        if g.head != NULL:
-            g.head.owner_prev = n
-        g.head = n
-        g.size += 1
-        g.checksum_sum += n.checksum
-        g.sorted_stale = True
-        return 0
-
-    cdef void _leave_owner(self, PENode* n) noexcept:
-        cdef Group* g = n.owner_group
-        if n.owner_prev != NULL:
-            n.owner_prev.owner_next = n.owner_next
-        else:
-            g.head = n.owner_next
-        if n.owner_next != NULL:
-            n.owner_next.owner_prev = n.owner_prev
-        g.size -= 1
-        g.checksum_sum -= n.checksum
-        g.sorted_stale = True
-        n.owner_group = NULL
-        if g.size == 0:
-            _group_drop(&self._owners, g)
+        return _group_join(&self._owners, owner, n, BY_OWNER)
 
     cdef int _join_assoc(self, PENode* n, int64_t assoc) except -1:
-        cdef Group* g = _group_get(&self._assocs, _assoc_key(assoc))
         n.assoc = assoc
-        n.assoc_group = g
-        n.assoc_prev = NULL
-        n.assoc_next = g.head
-        if g.head != NULL:
-            g.head.assoc_prev = n
-        g.head = n
-        g.size += 1
-        g.sorted_stale = True
-        return 0
+        return _group_join(&self._assocs, _assoc_key(assoc), n, BY_ASSOC)
 
-    cdef void _leave_assoc(self, PENode* n) noexcept:
-        cdef Group* g = n.assoc_group
-        if g == NULL:
-            return
-        if n.assoc_prev != NULL:
-            n.assoc_prev.assoc_next = n.assoc_next
-        else:
-            g.head = n.assoc_next
-        if n.assoc_next != NULL:
-            n.assoc_next.assoc_prev = n.assoc_prev
-        g.size -= 1
-        g.sorted_stale = True
-        n.assoc_group = NULL
-        if g.size == 0:
-            _group_drop(&self._assocs, g)
-
-    cdef PENode** _group_sorted(self, Group* g, bint owners) except NULL:
-        """A group's PEs sorted by (pool handle, PE id)."""
-        cdef PENode** grown
-        cdef PENode* n = g.head
-        cdef Py_ssize_t k = 0
-        if g.sorted_stale:
-            grown = <PENode**>PyMem_Realloc(g.sorted, (g.size + 1) * sizeof(PENode*))
-            if grown == NULL:
-                raise MemoryError()
-            g.sorted = grown
-            while n != NULL:
-                grown[k] = n
-                k += 1
-                n = n.owner_next if owners else n.assoc_next
-            qsort(grown, k, sizeof(PENode*), _by_handle_and_id)
-            g.sorted_stale = False
-        return g.sorted
-
-    cdef list _group_list(self, Map* groups, uint64_t key, bint owners):
+    cdef list _group_list(self, Map* groups, uint64_t key):
         cdef Group* g = <Group*>map_get(groups, key, 0)
         cdef PENode** nodes
         cdef Py_ssize_t i
         if g == NULL:
             return []
-        nodes = self._group_sorted(g, owners)
+        nodes = _group_sorted(g)
         return [(<object>nodes[i].pool.handle, <object>nodes[i].element) for i in range(g.size)]
 
     # -------------------------------------------------------------- removal
 
-    cdef object _unlink(self, PENode* n):
-        """Remove n from every structure and free it; returns the element it held."""
+    cdef object _unlink(self, PENode* n, Py_ssize_t cell=-1):
+        """Remove n from every structure and free it; returns the element it held. `cell`
+        is n's index in the PE map, if the caller knows it."""
         cdef PoolRec* pool = n.pool
         cdef object element = <object>n.element
-        map_delete(&self._pes, <uint64_t>pool, n.pe_id, n)
+        if cell >= 0:
+            map_remove_at(&self._pes, cell)
+        else:
+            map_delete(&self._pes, <uint64_t>pool.hash, n.pe_id, n)
         if pool.use_ring:
             _ring_remove(pool, n)
         elif not pool.randomized:
             bt_remove(&pool.selection, &n.sel)
         self._remove_member(pool, n)
-        self._leave_owner(n)
-        self._leave_assoc(n)
+        _group_leave(&self._owners, n, BY_OWNER)
+        _group_leave(&self._assocs, n, BY_ASSOC)
         heap_cancel(&self._timers, &n.timer)
         self._checksum_sum -= n.checksum
         self._size -= 1
         Py_DECREF(element)
-        PyMem_Free(n)
+        self._free_node(n)
         if pool.size == 0:
             self._free_pool(pool)
         return element
@@ -584,7 +686,7 @@ cdef class Handlespace:
         """
         cdef PEFields f
         cdef uint32_t policy_type, pe_id, owner_id, weight, priority, load, load_degradation
-        cdef uint32_t load_dpf, weight_dpf, distance
+        cdef uint32_t load_dpf, weight_dpf, distance, value
         cdef int transport_use
         cdef int64_t assoc_id = 0
         cdef double life
@@ -592,12 +694,15 @@ cdef class Handlespace:
         cdef Py_ssize_t addresses = 1
         cdef PoolRec* pool
         cdef PENode* n = NULL
-        cdef uint32_t old_weight
-        cdef uint64_t value
+        cdef uint32_t old_weight, old_value
+        cdef uint64_t h
         cdef int uses
+        pe_id = element.pe_identifier
+        h = <uint64_t>PyObject_Hash(pool_handle)
+        if self._pes.used:      # start loading the PE's map cell while the element is read
+            _prefetch(&self._pes.cells[map_home(&self._pes, h, pe_id)])
         pe_fields(element, &f)      # C fields, without building a decoded PE's sub-objects
         policy_type = f.policy_type
-        pe_id = element.pe_identifier
         owner_id = (element.home_enrp_server_identifier if owner is None
                     else _u32(owner, "home registrar id"))
         if assoc is not None:
@@ -627,7 +732,8 @@ cdef class Handlespace:
         if addresses < 1 or addresses > self.max_addresses:
             raise HandlespaceError(Cause.INVALID_VALUES,
                                    f"{addresses} transport addresses (1..{self.max_addresses})")
-        pool = self._pool(pool_handle)
+        n = self._find(pool_handle, h, pe_id, NULL)     # a re-registration needs no pool lookup
+        pool = n.pool if n != NULL else self._pool(pool_handle)
         if pool != NULL:
             if pool.policy_type != policy_type:
                 raise HandlespaceError(
@@ -640,7 +746,6 @@ cdef class Handlespace:
             if transport_use != pool.transport_use:
                 raise HandlespaceError(Cause.INCONSISTENT_DATA_CONTROL,
                                        "transport use differs from the pool's")
-            n = <PENode*>map_get(&self._pes, <uint64_t>pool, pe_id)
             if n == NULL and pool.size >= self.max_elements_per_pool:
                 raise HandlespaceError(Cause.LACK_OF_RESOURCES,
                                        f"pool is full ({self.max_elements_per_pool} PEs)")
@@ -652,7 +757,9 @@ cdef class Handlespace:
             Py_INCREF(element)
             Py_DECREF(<object>n.element)
             n.element = <PyObject*>element
+            pool.members[n.slot].element = <PyObject*>element
             old_weight = n.weight
+            old_value = <uint32_t>policy_value(n, policy_type) if pool.randomized else 0
             n.weight = weight
             n.priority = priority
             n.load = load
@@ -661,35 +768,31 @@ cdef class Handlespace:
             n.weight_dpf = weight_dpf
             n.distance = distance
             policy_refresh(n, pool, old_weight)
-            if pool.randomized:
-                value = policy_value(n, policy_type)
-                if value != n.value:
-                    fen_add(&pool.values, n.slot, value - n.value)
-                    n.value = value
+            if pool.randomized:     # the Fenwick tree is touched only if the value changed
+                value = <uint32_t>policy_value(n, policy_type)
+                if value != old_value:
+                    fen_set(&pool.values, n.slot, value)
             elif not pool.use_ring:     # a round robin position does not change
                 bt_rekey(&pool.selection, &n.sel, policy_primary(n, policy_type), n.seq)
             if n.owner != owner_id:
-                self._leave_owner(n)
+                _group_leave(&self._owners, n, BY_OWNER)
                 self._join_owner(n, owner_id)
-            if (n.assoc_group != NULL) != (assoc is not None) or n.assoc != assoc_id:
-                self._leave_assoc(n)
+            if (n.links[BY_ASSOC].group != NULL) != (assoc is not None) or n.assoc != assoc_id:
+                _group_leave(&self._assocs, n, BY_ASSOC)
                 if assoc is not None:
                     self._join_assoc(n, assoc_id)
             n.timer_code = TIMER_LIFETIME
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False
 
-        n = <PENode*>PyMem_Malloc(sizeof(PENode))
-        if n == NULL:
-            raise MemoryError()
-        memset(n, 0, sizeof(PENode))
+        n = self._new_node()
         if pool == NULL:
             try:
                 pool = self._new_pool(pool_handle, policy_type, randomized,
                                       type(element.user_transport), f.transport_type,
                                       transport_use)
             except BaseException:
-                PyMem_Free(n)
+                self._free_node(n)
                 raise
         n.pool = pool
         n.pe_id = pe_id
@@ -704,22 +807,21 @@ cdef class Handlespace:
         n.timer.pos = -1
         n.timer.owner = n
         policy_join(n, pool)
-        if pool.randomized:
-            n.value = policy_value(n, policy_type)
+        n.element = <PyObject*>element     # its reference is taken once n is linked
         try:
-            map_put(&self._pes, <uint64_t>pool, pe_id, n)
+            map_put(&self._pes, <uint64_t>pool.hash, pe_id, n)
             try:
-                self._add_member(pool, n)
+                self._add_member(pool, n, <uint32_t>policy_value(n, policy_type)
+                                 if pool.randomized else 0)
             except BaseException:
-                map_delete(&self._pes, <uint64_t>pool, pe_id, n)
+                map_delete(&self._pes, <uint64_t>pool.hash, pe_id, n)
                 raise
         except BaseException:
-            PyMem_Free(n)
+            self._free_node(n)
             if pool.size == 0:
                 self._free_pool(pool)
             raise
         Py_INCREF(element)
-        n.element = <PyObject*>element
         if pool.use_ring:
             _ring_append(pool, n)
         elif not pool.randomized:
@@ -735,10 +837,12 @@ cdef class Handlespace:
 
     def deregister(self, bytes pool_handle not None, pe_id):
         """Remove a PE; returns its element, or None if it was not registered."""
-        cdef PENode* n = self._node(pool_handle, pe_id)
+        cdef Py_ssize_t cell
+        cdef PENode* n = self._find(pool_handle, <uint64_t>PyObject_Hash(pool_handle),
+                                    _u32(pe_id, "PE identifier"), &cell)
         if n == NULL:
             return None
-        return self._unlink(n)
+        return self._unlink(n, cell)
 
     def get(self, bytes pool_handle not None, pe_id):
         """The registered element, or None."""
@@ -747,22 +851,23 @@ cdef class Handlespace:
 
     # -------------------------------------------------------------- selection
 
-    cdef Py_ssize_t _pick_randomized(self, PoolRec* pool, PENode** chosen,
+    cdef Py_ssize_t _pick_randomized(self, PoolRec* pool, Py_ssize_t* chosen, uint32_t* saved,
                                      Py_ssize_t n) noexcept:
-        """Draw up to n distinct PEs with probability proportional to their values."""
+        """Draw up to n distinct slots with probability proportional to their values (the
+        PE records are not read)."""
+        cdef Fenwick* values = &pool.values
         cdef Py_ssize_t k = 0
-        cdef Py_ssize_t i, tries
-        cdef bint excluded = False     # chosen PEs' values taken out of the tree
+        cdef Py_ssize_t i, tries, slot
+        cdef bint excluded = False     # chosen slots' values taken out of the tree
         cdef bint again
-        cdef PENode* node
-        while k < n and pool.values.total > 0:
+        while k < n and values.total > 0:
             tries = 0
             while True:
-                node = pool.members[fen_find(&pool.values, self._random() % pool.values.total)]
+                slot = fen_find(values, _below(self._random(), values.total))
                 again = False
                 if not excluded:
                     for i in range(k):
-                        if chosen[i] == node:
+                        if chosen[i] == slot:
                             again = True
                             break
                 if not again:
@@ -771,72 +876,80 @@ cdef class Handlespace:
                 if tries == REJECTION_TRIES:
                     # Earlier picks hold most of the weight: draw from the rest exactly.
                     for i in range(k):
-                        fen_add(&pool.values, chosen[i].slot, -chosen[i].value)
+                        saved[i] = values.slots[chosen[i]]
+                        fen_set(values, chosen[i], 0)
                     excluded = True
-                    if pool.values.total == 0:
-                        node = NULL
+                    if values.total == 0:
+                        slot = -1
                         break
-            if node == NULL:
+            if slot < 0:
                 break
-            chosen[k] = node
-            k += 1
+            chosen[k] = slot
             if excluded:
-                fen_add(&pool.values, node.slot, -node.value)
+                saved[k] = values.slots[slot]
+                fen_set(values, slot, 0)
+            k += 1
         if excluded:
             for i in range(k):
-                fen_add(&pool.values, chosen[i].slot, chosen[i].value)
+                fen_set(values, chosen[i], saved[i])
         return k
 
     def select(self, bytes pool_handle not None, Py_ssize_t n):
         """Up to n distinct PEs chosen by the pool's policy; the policy's update is applied
         once to each PE returned."""
         cdef PoolRec* pool = self._pool(pool_handle)
-        cdef PENode* stack[16]
-        cdef PENode** chosen = stack
+        cdef Py_ssize_t stack[SELECT_STACK]
+        cdef uint32_t saved_stack[SELECT_STACK]
+        cdef Py_ssize_t* slots = stack
+        cdef uint32_t* saved = saved_stack
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i
-        cdef uint64_t value
         cdef BItem* t
         cdef PENode* node
+        cdef PyObject* element
         cdef list result
         if pool == NULL or n <= 0:
             return []
         if n > pool.size:
             n = pool.size
-        if n > 16:
-            chosen = <PENode**>PyMem_Malloc(n * sizeof(PENode*))
-            if chosen == NULL:
+        if n > SELECT_STACK:
+            slots = <Py_ssize_t*>PyMem_Malloc(n * (sizeof(Py_ssize_t) + sizeof(uint32_t)))
+            if slots == NULL:
                 raise MemoryError()
+            saved = <uint32_t*>(slots + n)
         if pool.randomized:
-            k = self._pick_randomized(pool, chosen, n)
-            for i in range(k):
-                node = chosen[i]
-                policy_selected(node, pool)
-                value = policy_value(node, pool.policy_type)
-                if value != node.value:
-                    fen_add(&pool.values, node.slot, value - node.value)
-                    node.value = value
+            k = self._pick_randomized(pool, slots, saved, n)
+            if policy_degrades(pool.policy_type):
+                for i in range(k):
+                    node = pool.members[slots[i]].node
+                    policy_selected(node, pool)
+                    fen_set(&pool.values, slots[i],
+                            <uint32_t>policy_value(node, pool.policy_type))
         elif pool.use_ring:
             node = pool.ring
             while k < n:
-                chosen[k] = node
+                slots[k] = node.slot
                 k += 1
                 node = node.ring_next
             pool.ring = node        # the picked PEs are now the last in the round
         else:
             t = bt_first(&pool.selection)
             while k < n and t != NULL:
-                chosen[k] = pe_of_sel(t)
+                slots[k] = pe_of_sel(t).slot
                 k += 1
                 t = bt_next(t)
             for i in range(k):
-                node = chosen[i]
+                node = pool.members[slots[i]].node
                 policy_selected(node, pool)
                 bt_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
-                           node.seq)
-        result = [<object>chosen[i].element for i in range(k)]
-        if chosen != stack:
-            PyMem_Free(chosen)
+                         node.seq)
+        result = PyList_New(k)
+        for i in range(k):
+            element = pool.members[slots[i]].element
+            _incref(element)
+            _list_set(result, i, element)
+        if slots != stack:
+            PyMem_Free(slots)
         return result
 
     # -------------------------------------------------------------- listing
@@ -875,12 +988,12 @@ cdef class Handlespace:
     def owned_by(self, registrar_id) -> list:
         """(pool handle, element) of every PE whose home registrar is registrar_id, by pool
         handle and PE id."""
-        return self._group_list(&self._owners, _u32(registrar_id, "registrar id"), True)
+        return self._group_list(&self._owners, _u32(registrar_id, "registrar id"))
 
     def registered_over(self, assoc) -> list:
         """(pool handle, element) of every PE registered over association `assoc`."""
         cdef int64_t assoc_id = assoc
-        return self._group_list(&self._assocs, _assoc_key(assoc_id), False)
+        return self._group_list(&self._assocs, _assoc_key(assoc_id))
 
     def set_owner(self, bytes pool_handle not None, pe_id, owner) -> bool:
         """Make `owner` the PE's home registrar (takeover); False if the PE is unknown."""
@@ -889,7 +1002,7 @@ cdef class Handlespace:
         if n == NULL:
             return False
         if n.owner != owner_id:
-            self._leave_owner(n)
+            _group_leave(&self._owners, n, BY_OWNER)
             self._join_owner(n, owner_id)
         return True
 
@@ -901,7 +1014,7 @@ cdef class Handlespace:
     def association(self, bytes pool_handle not None, pe_id):
         """The association the PE registered over, or None."""
         cdef PENode* n = self._node(pool_handle, pe_id)
-        return None if n == NULL or n.assoc_group == NULL else n.assoc
+        return None if n == NULL or n.links[BY_ASSOC].group == NULL else n.assoc
 
     # -------------------------------------------------------------- checksums
 
@@ -949,7 +1062,7 @@ cdef class Handlespace:
             g = <Group*>map_get(&self._owners, _u32(owned_only_by, "owner"), 0)
             if g == NULL:
                 return (), None
-            nodes = self._group_sorted(g, True)
+            nodes = _group_sorted(g)
             total = g.size
             lo = 0
             if cursor is not None:      # first PE after the cursor

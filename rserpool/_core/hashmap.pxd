@@ -20,10 +20,8 @@ cdef struct Map:
 
 
 cdef inline uint64_t map_hash(uint64_t k1, uint64_t k2) noexcept nogil:
-    cdef uint64_t z = k1 * 0x9E3779B97F4A7C15ULL ^ (k2 + 0x632BE59BD9B4E019ULL)
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    return z ^ (z >> 31)
+    cdef uint64_t z = (k1 ^ (k2 * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL
+    return z ^ (z >> 29)
 
 
 cdef inline void map_init(Map* m) noexcept nogil:
@@ -86,16 +84,9 @@ cdef inline int map_put(Map* m, uint64_t k1, uint64_t k2, void* value) except -1
     return 0
 
 
-cdef inline void map_delete(Map* m, uint64_t k1, uint64_t k2, void* value) noexcept nogil:
-    """Remove the entry (k1, k2) -> value, if present."""
-    cdef Py_ssize_t i, j, home
-    if m.used == 0:
-        return
-    i = map_home(m, k1, k2)
-    while m.cells[i].value != value or m.cells[i].k1 != k1 or m.cells[i].k2 != k2:
-        if m.cells[i].value == NULL:
-            return
-        i = (i + 1) & m.mask
+cdef inline void map_remove_at(Map* m, Py_ssize_t i) noexcept nogil:
+    """Empty cell i (found by the caller) and shift later cells of its probe run back."""
+    cdef Py_ssize_t j, home
     m.cells[i].value = NULL
     m.used -= 1
     j = i
@@ -109,3 +100,16 @@ cdef inline void map_delete(Map* m, uint64_t k1, uint64_t k2, void* value) noexc
             m.cells[i] = m.cells[j]
             m.cells[j].value = NULL
             i = j
+
+
+cdef inline void map_delete(Map* m, uint64_t k1, uint64_t k2, void* value) noexcept nogil:
+    """Remove the entry (k1, k2) -> value, if present."""
+    cdef Py_ssize_t i
+    if m.used == 0:
+        return
+    i = map_home(m, k1, k2)
+    while m.cells[i].value != value or m.cells[i].k1 != k1 or m.cells[i].k2 != k2:
+        if m.cells[i].value == NULL:
+            return
+        i = (i + 1) & m.mask
+    map_remove_at(m, i)

@@ -22,7 +22,8 @@ cdef inline bint _earlier(HeapEntry* a, HeapEntry* b) noexcept:
 
 cdef inline void _place(TimerHeap* heap, Py_ssize_t i, HeapEntry entry) noexcept:
     heap.items[i] = entry
-    entry.slot.pos = i
+    if entry.slot != NULL:
+        entry.slot.pos = i
 
 
 cdef void _sift_up(TimerHeap* heap, Py_ssize_t i) noexcept:
@@ -54,10 +55,36 @@ cdef void _sift_down(TimerHeap* heap, Py_ssize_t i) noexcept:
     _place(heap, i, entry)
 
 
+cdef void _remove_at(TimerHeap* heap, Py_ssize_t i) noexcept:
+    """Take entry i out of the heap for good (its slot, if any, is left as it is)."""
+    heap.size -= 1
+    if i == heap.size:
+        return
+    _place(heap, i, heap.items[heap.size])
+    _sift_up(heap, i)
+    _sift_down(heap, i)
+
+
+cdef void _drop_dead(TimerHeap* heap) noexcept:
+    """Remove every cancelled entry and restore the heap order: O(n)."""
+    cdef Py_ssize_t i, k = 0
+    for i in range(heap.size):
+        if heap.items[i].slot != NULL:
+            _place(heap, k, heap.items[i])
+            k += 1
+    heap.size = k
+    heap.dead = 0
+    i = k // 2 - 1
+    while i >= 0:
+        _sift_down(heap, i)
+        i -= 1
+
+
 cdef void heap_init(TimerHeap* heap) noexcept:
     heap.items = NULL
     heap.size = 0
     heap.capacity = 0
+    heap.dead = 0
     heap.seq = 0
 
 
@@ -71,11 +98,13 @@ cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except
     cdef HeapEntry* grown
     cdef Py_ssize_t capacity
     cdef Py_ssize_t i = slot.pos
+    cdef bint later = deadline >= slot.deadline
     slot.deadline = deadline
     slot.seq = heap.seq
     heap.seq += 1
     if i >= 0:
-        if deadline < heap.items[i].deadline:
+        # The entry's deadline is never later than the slot's: moving later needs no look.
+        if not later and deadline < heap.items[i].deadline:
             heap.items[i].deadline = deadline
             heap.items[i].seq = slot.seq
             _sift_up(heap, i)
@@ -98,24 +127,30 @@ cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except
 
 
 cdef void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept:
-    """Remove `slot` from the heap; a slot that is not pending is left alone."""
+    """Stop `slot`'s timer; a slot that is not pending is left alone."""
     cdef Py_ssize_t i = slot.pos
     if i < 0:
         return
     slot.pos = -1
-    heap.size -= 1
-    if i == heap.size:
+    if i == heap.size - 1:
+        heap.size -= 1
         return
-    _place(heap, i, heap.items[heap.size])
-    _sift_up(heap, i)
-    _sift_down(heap, i)
+    heap.items[i].slot = NULL
+    heap.dead += 1
+    if heap.dead > 2 * (heap.size - heap.dead):     # at most 3 entries per pending timer
+        _drop_dead(heap)
 
 
 cdef void _settle_top(TimerHeap* heap) noexcept:
-    """Bring postponed entries at the top up to date until the top entry is current."""
+    """Drop dead entries and bring postponed ones at the top up to date until the top entry
+    is current."""
     cdef HeapEntry* top
     while heap.size:
         top = &heap.items[0]
+        if top.slot == NULL:
+            heap.dead -= 1
+            _remove_at(heap, 0)
+            continue
         if top.seq == top.slot.seq:
             return
         top.deadline = top.slot.deadline
@@ -139,7 +174,8 @@ cdef TimerSlot* heap_pop_due(TimerHeap* heap, double now) noexcept:
     if heap.size == 0 or heap.items[0].deadline > now:
         return NULL
     slot = heap.items[0].slot
-    heap_cancel(heap, slot)
+    slot.pos = -1
+    _remove_at(heap, 0)
     return slot
 
 
@@ -182,6 +218,7 @@ cdef class TimerQueue:
                 self.table[i] = NULL
         self.used = 0
         self.heap.size = 0
+        self.heap.dead = 0
 
     cdef Py_ssize_t _find(self, object key, Py_hash_t h) except -2:
         """Index of the table cell holding `key`, or -1."""

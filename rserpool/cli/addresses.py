@@ -55,6 +55,27 @@ def parse_peer(spec: str, default_port: int | None = None
     return addresses, port, udp_port
 
 
+def split_peers(text: str) -> list[str]:
+    """A comma-separated peer list -> one spec per peer. A multi-homed peer's addresses run
+    up to the one that carries the port: ``"10.0.0.1,10.0.0.2:9901,10.0.0.3:9901"`` ->
+    ``["10.0.0.1,10.0.0.2:9901", "10.0.0.3:9901"]``; addresses after the last port make up
+    one more peer (on the default port)."""
+    peers: list[str] = []
+    pending: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        pending.append(token)
+        address = token.partition(UDP_SUFFIX)[0]
+        bare_ipv6 = not address.startswith("[") and address.count(":") > 1
+        if address.rfind(":") > address.rfind("]") and not bare_ipv6:
+            peers.append(",".join(pending))
+            pending = []
+    if pending:
+        peers.append(",".join(pending))
+    return peers
+
+
 def parse_group(spec: str, default: tuple[str, int]) -> tuple[str, int] | None:
     """An announce group: ``auto`` (the default group), ``off`` (None) or ``addr:port``."""
     if spec == "off":

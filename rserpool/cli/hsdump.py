@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rserpool import wire
 from rserpool.cli.addresses import parse_peer
+from rserpool.handlespace import Handlespace
 from rserpool.transport import Endpoint, Message, open_endpoint
 
 MAX_PAGES = 100_000  # a table larger than this many responses is cut (and says so)
@@ -28,8 +29,9 @@ async def fetch(endpoint: Endpoint, addresses: Sequence[str], port: int,
     """(registrar id, [(pool handle, PE)], complete) from the registrar at addresses:port."""
     me = random.randrange(1, 1 << 32)
     assoc = await asyncio.wait_for(endpoint.connect(addresses, port), timeout)
-    await endpoint.send(assoc, wire.Presence(me, 0, 0, reply_required=True).encode(),
-                        wire.PPID_ENRP)
+    # The checksum of owning no PEs, so that the registrar's audit finds nothing to resync.
+    presence = wire.Presence(me, 0, Handlespace().checksum(owner=me), reply_required=True)
+    await endpoint.send(assoc, presence.encode(), wire.PPID_ENRP)
     registrar = 0
     entries: list[tuple[bytes, Any]] = []
     for _ in range(MAX_PAGES):

@@ -27,7 +27,7 @@ from rserpool.aio.registrar import RegistrarServer
 from rserpool.asap.registrar_config import RegistrarConfig, StaticPeer
 from rserpool.cli import config as settings
 from rserpool.cli import logs, metrics
-from rserpool.cli.addresses import parse_endpoint, parse_group, parse_peer
+from rserpool.cli.addresses import parse_endpoint, parse_group, parse_peer, split_peers
 from rserpool.cli.stats import StatsWriter
 from rserpool.transport import Endpoint, SctpParameters, open_endpoint
 
@@ -49,7 +49,8 @@ class DaemonSettings:
     asap: str = field(default="0.0.0.0:3863", metadata=_help("ASAP endpoint addr[,addr]:port"))
     enrp: str = field(default="0.0.0.0:9901", metadata=_help("ENRP endpoint addr[,addr]:port"))
     peer: tuple[str, ...] = field(default=(), metadata=_help(
-        "static ENRP peers addr[,addr]:port[@udp:UDPPORT],... (UDPPORT: its usrsctp port)"))
+        "static ENRP peers addr[,addr]:port[@udp:UDPPORT],... (a peer's addresses run up to "
+        "its port; UDPPORT: its usrsctp port)"))
     identifier: int = field(default=0, metadata=_help("registrar id (0: random)"))
     transport: str = field(default="usrsctp", metadata=_help("usrsctp or kernel"))
     udp_port: int = field(default=9899, metadata=_help("usrsctp UDP encapsulation port"))
@@ -72,6 +73,8 @@ def parse(argv: Sequence[str] | None) -> tuple[DaemonSettings, RegistrarConfig]:
     settings.add_flags(parser, DaemonSettings)
     settings.add_flags(parser, RegistrarConfig, skip=DERIVED)
     args = vars(parser.parse_args(argv))
+    if args["peer"] is not None:  # a flag: group a multi-homed peer's addresses
+        args["peer"] = split_peers(args["peer"])
     table = settings.load_toml(args.pop("config"), "registrar")
     daemon_names = {f.name for f in dataclasses.fields(DaemonSettings)}
     try:

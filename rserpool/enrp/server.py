@@ -141,8 +141,9 @@ class EnrpServer:
             return self._heartbeat(now)
         if key[1] == "mentor":
             if self.in_startup:
-                log.info("no mentor completed within %.1f s: starting with what we have",
-                         self.config.mentor_discovery_timeout)
+                log.info("no mentor completed within %.1f s (tried: $%08x): starting with "
+                         "what we have", self.config.mentor_discovery_timeout, self.mentor_id)
+                self.mentor_id = 0  # registrar-ready names a mentor only if it delivered
                 return self._end_startup(now)
             return []
         peer = self.peers.get(key[2])

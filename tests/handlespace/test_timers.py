@@ -92,3 +92,21 @@ def test_matches_a_sorted_dict_model(ops: list[tuple[str, int, int]], colliding:
         assert q.next_deadline() == min((d for d, _ in model.values()), default=None)
         for k, (d, _) in model.items():
             assert q.deadline(k) == d
+
+
+def test_mass_cancel_keeps_the_rest_in_order() -> None:
+    """Cancelling most timers (dead heap entries dropped in bulk) loses none of the others."""
+    q = TimerQueue()
+    keys = list(range(1000))
+    for k in keys:
+        q.schedule(k, float(k % 97))
+    kept = [k for k in keys if k % 10 == 3]
+    for k in keys:
+        if k % 10 != 3:
+            assert q.cancel(k)
+    q.schedule(3, 200.0)                    # later, then earlier than every other
+    q.schedule(13, -1.0)
+    expected = sorted((k for k in kept if k not in (3, 13)), key=lambda k: (k % 97, k))
+    assert len(q) == len(kept) and q.next_deadline() == -1.0
+    assert q.expire(100.0) == [13, *expected]
+    assert q.expire(1000.0) == [3] and len(q) == 0

@@ -239,6 +239,18 @@ def fake_peer(net: Fabric, registrar: str, server_id: int) -> tuple[Client, int]
     return peer, assoc
 
 
+def test_a_mentor_that_never_delivers_its_table_is_not_reported_as_mentor() -> None:
+    net = Fabric()
+    core = net.registrar("A", A, mentor_discovery_timeout=2.0)
+    silent, _ = fake_peer(net, "A", 0x99)  # answers nothing, not even the table request
+    net.advance(3.0)
+
+    assert silent.received(wire.HandleTableRequest)
+    assert not core.enrp.in_startup
+    ready = [n.detail for _, n in net.notifications if n.event == "registrar-ready"]
+    assert ready == [{"mentor": 0}]
+
+
 def test_only_the_home_registrar_may_remove_a_pe_over_enrp(trio: Fabric) -> None:
     pe = trio.client("pe")
     register(trio, pe, trio.connect(pe, "A"), 1)

@@ -111,6 +111,8 @@ def test_forced_checksum_mismatch_triggers_a_resynchronisation(cluster: Cluster)
     dumps = [client(cmd="dump", registrar=cluster.enrp(n)) for n in NAMES]
     assert [d["server_id"] for d in dumps] == [IDS[n] for n in NAMES]
     assert all(d["entries"] == [[POOL, pe["pe_id"], IDS["r1"]]] for d in dumps), dumps
+    audited = {m for n in NAMES for _, m in cluster.events(n, "checksum of peer")}
+    assert audited == {f"checksum of peer ${IDS['r1']:08x} differs: resynchronising its PEs"}
 
 
 def test_restarted_registrar_relearns_the_handlespace_from_a_mentor(cluster: Cluster) -> None:
@@ -123,8 +125,11 @@ def test_restarted_registrar_relearns_the_handlespace_from_a_mentor(cluster: Clu
     cluster.kill("r1")
     cluster.start("r1")
 
-    ready = cluster.events("r1", "registrar-ready")
-    mentor = int(re.search(r"'mentor': (\d+)", ready[0][1]).group(1))  # type: ignore[union-attr]
+    (serving, _), = cluster.events("r1", "serving:")
+    (ready, message), = cluster.events("r1", "registrar-ready")
+    mentor = int(re.search(r"'mentor': (\d+)", message).group(1))  # type: ignore[union-attr]
+    print(f"[{cluster.topology.name}] restarted r1 learnt the handlespace from "
+          f"${mentor:08x} {ready - serving:.2f} s after it started serving")
     assert mentor in (IDS["r2"], IDS["r3"])
     dumps = [client(cmd="dump", registrar=cluster.enrp(n)) for n in NAMES]
     assert all(d["entries"] == [[POOL, pe["pe_id"], IDS["r2"]]] for d in dumps), dumps

@@ -31,6 +31,13 @@ def test_flags_give_the_core_its_peers_and_the_transport_their_udp_ports() -> No
     assert peer_udp_ports(daemon) == {("127.0.0.1", 9902): 9912}
 
 
+def test_a_multi_homed_peer_in_a_flag_stays_one_peer() -> None:
+    _, protocol = parse(["--peer", "10.0.0.1,10.0.0.2:9902@udp:9912,[fd00::3]:9903,fd00::4"])
+    assert protocol.static_peers == (StaticPeer(("10.0.0.1", "10.0.0.2"), 9902),
+                                     StaticPeer(("fd00::3",), 9903),
+                                     StaticPeer(("fd00::4",), 9901))
+
+
 def test_toml_peers_take_the_same_syntax(tmp_path: Path) -> None:
     config = tmp_path / "registrar.toml"
     config.write_text('[registrar]\npeer = ["127.0.0.1:9902@udp:9912", "127.0.0.1:9903@udp:9913"]\n'
