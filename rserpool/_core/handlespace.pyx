@@ -777,10 +777,12 @@ cdef class Handlespace:
             if n.owner != owner_id:
                 _group_leave(&self._owners, n, BY_OWNER)
                 self._join_owner(n, owner_id)
-            if (n.links[BY_ASSOC].group != NULL) != (assoc is not None) or n.assoc != assoc_id:
+            if assoc is None:
+                if n.links[BY_ASSOC].group != NULL:
+                    _group_leave(&self._assocs, n, BY_ASSOC)
+            elif n.links[BY_ASSOC].group == NULL or n.assoc != assoc_id:
                 _group_leave(&self._assocs, n, BY_ASSOC)
-                if assoc is not None:
-                    self._join_assoc(n, assoc_id)
+                self._join_assoc(n, assoc_id)
             n.timer_code = TIMER_LIFETIME
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False
