@@ -12,7 +12,7 @@ SCTP_SNDINFO cmsg on the stack. Errors are raised as ``OSError`` from errno
 import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.errno cimport EINTR, errno
+from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport int32_t, uint16_t, uint32_t
 from libc.string cimport memcpy, memset
 
@@ -72,8 +72,12 @@ cdef extern from "<sys/socket.h>" nogil:
     cmsghdr* CMSG_FIRSTHDR(msghdr*)
     cmsghdr* CMSG_NXTHDR(msghdr*, cmsghdr*)
     unsigned char* CMSG_DATA(cmsghdr*)
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
     ssize_t c_recvmsg "recvmsg"(int, msghdr*, int)
     ssize_t c_sendmsg "sendmsg"(int, const msghdr*, int)
+    int c_sendmmsg "sendmmsg"(int, mmsghdr*, unsigned int, int)
 
 cdef extern from "<arpa/inet.h>" nogil:
     uint32_t htonl(uint32_t)
@@ -159,3 +163,73 @@ def send(int fd, data, int32_t assoc, uint32_t ppid, uint16_t stream=0, uint16_t
         if errno != EINTR:
             code = errno
             raise OSError(code, os.strerror(code))
+
+
+DEF BATCH_MAX = 64  # messages per sendmmsg call
+
+
+def send_batch(int fd, list items):
+    """Send ``items`` of ``(data, assoc, ppid, stream, flags)`` in order with sendmmsg, up to
+    the first one the socket cannot take now. Returns ``(taken, failed)``: how many items
+    from the front are done with, and ``(index, errno)`` of those among them that failed
+    (association gone): the caller keeps the rest for later."""
+    cdef Py_ssize_t total = len(items), done = 0, i, n, count
+    cdef mmsghdr msgs[BATCH_MAX]
+    cdef iovec iovs[BATCH_MAX]
+    cdef char controls[BATCH_MAX][64]
+    cdef cmsghdr* cmsg
+    cdef rsp_sndinfo info
+    cdef list keep = []  # the bytes objects stay alive during the call
+    cdef list failed = []
+    cdef bytes raw
+    cdef int code
+    while done < total:
+        n = min(total - done, BATCH_MAX)
+        memset(msgs, 0, sizeof(mmsghdr) * n)
+        for i in range(n):
+            data, assoc, ppid, stream, flags = items[done + i]
+            raw = b"" if data is None else (data if type(data) is bytes else bytes(data))
+            keep.append(raw)
+            iovs[i].iov_base = <void*>PyBytes_AS_STRING(raw)
+            iovs[i].iov_len = PyBytes_GET_SIZE(raw)
+            memset(controls[i], 0, 64)
+            msgs[i].msg_hdr.msg_iov = &iovs[i]
+            msgs[i].msg_hdr.msg_iovlen = 1
+            msgs[i].msg_hdr.msg_control = controls[i]
+            msgs[i].msg_hdr.msg_controllen = RSP_SNDINFO_SPACE
+            cmsg = CMSG_FIRSTHDR(&msgs[i].msg_hdr)
+            cmsg.cmsg_level = RSP_SOL_SCTP
+            cmsg.cmsg_type = RSP_SCTP_SNDINFO
+            cmsg.cmsg_len = RSP_SNDINFO_LEN
+            info.sid = stream
+            info.flags = flags
+            info.ppid = htonl(ppid)
+            info.context = 0
+            info.assoc = assoc
+            memcpy(CMSG_DATA(cmsg), &info, sizeof(info))
+        count = c_sendmmsg(fd, msgs, n, 0)
+        if count < 0:
+            code = errno
+            if code == EINTR:
+                continue
+            if code == EAGAIN:  # the same as EWOULDBLOCK on Linux
+                break
+            failed.append((done, code))  # this one cannot go: skip it
+            count = 1
+        done += count  # fewer than n: the next call tells why the next one stopped
+    return done, failed
+
+
+def receive_batch(int fd, int limit):
+    """Read up to ``limit`` messages (fewer when the socket runs dry), each as ``receive``
+    returns it. The first read raises like ``receive``; a later failure ends the batch
+    (the next call reports it)."""
+    cdef list out = []
+    while len(out) < limit:
+        try:
+            out.append(receive(fd))
+        except OSError:
+            if not out:
+                raise
+            break
+    return out

@@ -136,6 +136,7 @@ class CoreDriver:
         self._timer_serial: Callable[[], int] | None = getattr(core, "timer_serial", None)
         self._armed_serial: int | None = None  # timer_serial() when the timer was last set
         self._time = self._loop.time if clock is None else clock.now
+        self._read_at: float | None = None  # loop time of the messages of this loop iteration
         self._serial = 0
         self._peer_port = "peer_port" in inspect.signature(core.association_up).parameters
         self._error_ppid = "ppid" in inspect.signature(core.receive_error).parameters
@@ -438,7 +439,22 @@ class CoreDriver:
                 self.call(lambda now: self.core.receive_error(event.assoc, error, now))
             return
         if not self.closed:
-            self.apply(self.core.receive(event.assoc, message, self._time()))
+            self.apply(self.core.receive(event.assoc, message, self._arrival()))
+
+    def _arrival(self) -> float:
+        """The time messages arrived: one reading of the loop's clock for every message
+        handled in one loop iteration (a batch read in one wake-up), not one each (a
+        system call per message where the clock has no vDSO, e.g. an emulated guest)."""
+        if self._clock is not None:
+            return self._clock.now()
+        now = self._read_at
+        if now is None:
+            now = self._read_at = self._loop.time()
+            self._loop.call_soon(self._forget_arrival)
+        return now
+
+    def _forget_arrival(self) -> None:
+        self._read_at = None
 
     # ----- tasks
 

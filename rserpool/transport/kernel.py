@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import ipaddress
 import logging
+import os
 import socket
 import struct
 from collections import deque
@@ -43,9 +44,11 @@ except ImportError:  # the optional ``kernel`` extra
     _pysctp = None
 try:
     from rserpool._core.sctpmsg import receive as _receive
+    from rserpool._core.sctpmsg import receive_batch as _receive_batch
     from rserpool._core.sctpmsg import send as _send
+    from rserpool._core.sctpmsg import send_batch as _send_batch
 except ImportError:  # built only on Linux
-    _receive = _send = None  # type: ignore[assignment]
+    _receive = _receive_batch = _send = _send_batch = None  # type: ignore[assignment]
 
 __all__ = ["KernelEndpoint", "kernel_sctp_available"]
 
@@ -189,6 +192,11 @@ class KernelEndpoint(Endpoint):
         self._connects: dict[int, tuple[asyncio.Future[int], str]] = {}  # waiter, target
         self._ended: dict[int, asyncio.Future[None]] = {}
         self._sink: Callable[[Event], None] | None = None
+        # Replies to a batch read for the sink go out together once it is handled (one
+        # sendmmsg), not one system call between every two messages: (data, assoc, ppid,
+        # stream, flags), in order; kept when the socket cannot take them all at once.
+        self._pending: list[tuple[bytes | None, int, int, int, int]] = []
+        self._batching = False
         self._scale, self._offset = 1, 0  # ids in delivered events: assoc * scale + offset
 
     # -- life cycle --------------------------------------------------------------------------
@@ -218,6 +226,7 @@ class KernelEndpoint(Endpoint):
         a few seconds), then close the socket."""
         if self._sock is None:
             return
+        self._flush()
         if self._peers:
             waits = []
             for assoc in list(self._peers):
@@ -232,6 +241,7 @@ class KernelEndpoint(Endpoint):
             self._loop.remove_writer(self._sock.fileno())
         self._sock.close()
         self._sock = None
+        self._pending.clear()
         self._fail_waiters(TransportError(errno.EBADF, "endpoint closed"))
 
     def _configure(self, sock: socket.socket) -> None:
@@ -399,19 +409,26 @@ class KernelEndpoint(Endpoint):
     ) -> None:
         flags = SCTP_UNORDERED if unordered else 0
         while True:
-            try:
-                _send(self._socket().fileno(), data, assoc, ppid, stream, flags)
-                return
-            except BlockingIOError:
-                await self._writable()
-            except OSError as exc:
-                raise _error(exc, f"send on association {assoc}") from exc
+            fd = self._socket().fileno()
+            if not self._pending:  # replies of a batch that the socket could not take go first
+                try:
+                    _send(fd, data, assoc, ppid, stream, flags)
+                    return
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise _error(exc, f"send on association {assoc}") from exc
+            await self._writable()
 
     def try_send(
         self, assoc: int, data: bytes, ppid: int, stream: int = 0, unordered: bool = False
     ) -> bool:
-        sock = self._sock
-        if sock is None or self._writers:  # senders already wait: keep their order
+        if self._sock is None:
+            return False
+        if self._batching:  # sent with the batch's other replies once it is handled
+            self._pending.append((data, assoc, ppid, stream, SCTP_UNORDERED if unordered else 0))
+            return True
+        if self._writers or self._pending:  # senders already wait: keep their order
             return False
         try:
             _send(self._fd, data, assoc, ppid, stream, SCTP_UNORDERED if unordered else 0)
@@ -428,6 +445,12 @@ class KernelEndpoint(Endpoint):
         self._send_flag(assoc, SCTP_ABORT, "abort")
 
     def _send_flag(self, assoc: int, flag: int, what: str) -> None:
+        if self._batching or self._pending:  # after the replies queued before it
+            self._socket()
+            self._pending.append((None, assoc, 0, 0, flag))
+            if not self._batching:
+                self._flush()
+            return
         try:
             _send(self._socket().fileno(), None, assoc, 0, 0, flag)
         except OSError as exc:
@@ -495,38 +518,57 @@ class KernelEndpoint(Endpoint):
         self._pause_reading()
 
     def _read_to_sink(self) -> None:
-        """Up to a batch of messages straight to the sink; reading stays on, so the loop
-        calls again while more wait (after its other ready callbacks and timers)."""
-        sock, sink, scale, offset = self._sock, self._sink, self._scale, self._offset
+        """A batch of messages (read together) to the sink, then their replies together.
+        Reading stays on, so the loop calls again while more wait (after its other ready
+        callbacks and timers)."""
+        sock, sink = self._sock, self._sink
         if sock is None or sink is None:
             return
-        fd = self._fd
-        for _ in range(_BATCH):
-            if sink is not self._sink or self._sock is None:
-                return
-            try:
-                data, flags, assoc, ppid, sid, rflags = _receive(fd)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                self._error = _error(exc, "receive")
-                self._pause_reading()
-                self._wake(self._readers)
-                return
-            if flags & MSG_NOTIFICATION:
-                self._on_notification(data)
-            elif flags & MSG_EOR and not self._partial and assoc >= 0:
-                try:  # the usual case: one whole message with its SCTP_RCVINFO
-                    sink(Message(assoc * scale + offset, data, ppid, sid,
-                                 bool(rflags & SCTP_UNORDERED)))
-                except Exception:
-                    log.exception("kernel endpoint: the event consumer failed")
-            elif not flags & MSG_EOR:
-                self._partial += data
-            else:
-                if self._partial:
-                    data, self._partial = bytes(self._partial + data), bytearray()
-                self._emit(self._message(data, assoc, ppid, sid, rflags))
+        try:
+            batch = _receive_batch(self._fd, _BATCH)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._error = _error(exc, "receive")
+            self._pause_reading()
+            self._wake(self._readers)
+            return
+        scale, offset = self._scale, self._offset
+        self._batching = True
+        try:
+            for data, flags, assoc, ppid, sid, rflags in batch:
+                if flags & MSG_NOTIFICATION:
+                    self._on_notification(data)
+                elif flags & MSG_EOR and not self._partial and assoc >= 0 \
+                        and self._sink is sink:
+                    try:  # the usual case: one whole message with its SCTP_RCVINFO
+                        sink(Message(assoc * scale + offset, data, ppid, sid,
+                                     bool(rflags & SCTP_UNORDERED)))
+                    except Exception:
+                        log.exception("kernel endpoint: the event consumer failed")
+                elif not flags & MSG_EOR:
+                    self._partial += data
+                else:
+                    if self._partial:
+                        data, self._partial = bytes(self._partial + data), bytearray()
+                    self._emit(self._message(data, assoc, ppid, sid, rflags))
+        finally:
+            self._batching = False
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the replies kept back, in order, as far as the socket takes them; the rest
+        go when it is writable again."""
+        pending = self._pending
+        if not pending or self._sock is None:
+            return
+        taken, failed = _send_batch(self._fd, pending)
+        for index, code in failed:  # the association is going away: its event follows
+            log.debug("send on association %d failed: %s", pending[index][1],
+                      os.strerror(code))
+        del pending[:taken]
+        if pending and self._loop is not None:
+            self._loop.add_writer(self._fd, self._on_writable)
 
     @staticmethod
     def _message(data: bytes, assoc: int, ppid: int, sid: int, rflags: int) -> Message:
@@ -604,7 +646,7 @@ class KernelEndpoint(Endpoint):
     async def _writable(self) -> None:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        if not self._writers:
+        if not self._writers and not self._pending:  # with replies kept, _flush waits already
             loop.add_writer(self._socket().fileno(), self._on_writable)
         self._writers.append(waiter)
         await waiter
@@ -612,7 +654,9 @@ class KernelEndpoint(Endpoint):
     def _on_writable(self) -> None:
         if self._sock is not None and self._loop is not None:
             self._loop.remove_writer(self._sock.fileno())
-        self._wake(self._writers)
+        self._flush()  # waits for writability again if it could not send them all
+        if not self._pending:
+            self._wake(self._writers)
 
     def _ended_future(self, assoc: int) -> asyncio.Future[None]:
         assert self._loop is not None

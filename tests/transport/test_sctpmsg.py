@@ -62,6 +62,25 @@ def test_errors_are_oserrors_with_errno() -> None:
     assert raised.value.errno == 9
 
 
+def test_batches_keep_order_and_report_failures(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = pair
+    items: list[tuple[bytes | None, int, int, int, int]] = [
+        (b"reply %d" % i, 1, 11, 0, 0) for i in range(150)]  # more than one sendmmsg call
+    assert sctpmsg.send_batch(sender.fileno(), items) == (150, [])
+    first = sctpmsg.receive_batch(receiver.fileno(), 100)
+    rest = sctpmsg.receive_batch(receiver.fileno(), 100)  # runs dry: fewer than asked
+    assert [m[0] for m in first + rest] == [item[0] for item in items]
+    with pytest.raises(BlockingIOError):
+        sctpmsg.receive_batch(receiver.fileno(), 100)
+    unconnected = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with unconnected:  # every message fails (no destination): skipped, each reported
+        taken, failed = sctpmsg.send_batch(unconnected.fileno(), items[:3])
+    assert taken == 3
+    assert [index for index, _code in failed] == [0, 1, 2]
+
+
 def test_stub_matches_module() -> None:
     from mypy import stubtest
 
