@@ -764,9 +764,10 @@ cdef class Handlespace:
             n.priority = priority
             n.load = load
             n.load_degradation = load_degradation
-            n.load_dpf = load_dpf
-            n.weight_dpf = weight_dpf
-            n.distance = distance
+            if uses & (USES_LOAD_DPF | USES_WEIGHT_DPF | USES_DISTANCE):     # else always 0
+                n.load_dpf = load_dpf
+                n.weight_dpf = weight_dpf
+                n.distance = distance
             policy_refresh(n, pool, old_weight)
             if pool.randomized:     # the Fenwick tree is touched only if the value changed
                 value = <uint32_t>policy_value(n, policy_type)
