@@ -21,6 +21,8 @@ on the wire as this big-endian value.
 import os
 from enum import IntEnum
 
+cimport cython
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
@@ -376,6 +378,7 @@ cdef PENode** _group_sorted(Group* g) except NULL:
 # ---------------------------------------------------------------------- the handlespace
 
 
+@cython.final      # no subclasses: internal methods are called directly (and inlined)
 cdef class Handlespace:
     """Pools by handle, their PEs, selection by pool policy, ownership, timers, checksums."""
 
