@@ -1,8 +1,9 @@
 # A B+ tree of items by (a, b) keys: the selection structure of the ordered pool policies.
 #
-# Nodes hold up to BT_ORDER keys, so a tree of 100k PEs is 5 levels deep and its inner
+# Nodes hold up to BT_ORDER keys, so a tree of 100k PEs is about 7 levels deep and its inner
 # levels stay in the CPU caches: a descent costs one or two cache misses instead of the ~20
-# of a binary tree. Each item (embedded first in its owner) points back to its leaf, so
+# of a binary tree. Small nodes keep what a removal or re-keying touches in a leaf to two or
+# three cache lines (measured faster than 16 keys with a thousand pools of 100 PEs). Each item (embedded first in its owner) points back to its leaf, so
 # removing or re-keying an item needs no search. Leaves are linked for in-order walks.
 # Removal frees empty nodes but does not merge underfull ones: the depth never grows past
 # what the largest size needed, and separators stay valid bounds when keys are removed.
@@ -12,7 +13,7 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memmove
 
 cdef enum:
-    BT_ORDER = 16
+    BT_ORDER = 8
 
 
 cdef struct BKey:

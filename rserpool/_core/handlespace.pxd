@@ -24,6 +24,7 @@ cdef struct Link:
 
 
 cdef struct PENode:
+    # Fields that registration and removal touch come first, in as few cache lines as can be.
     BItem sel                   # must stay first: ordered policies' selection tree entry
     PyObject* element           # the registered wire.PoolElement (owned reference)
     PoolRec* pool
@@ -39,15 +40,15 @@ cdef struct PENode:
     uint32_t priority
     uint32_t load
     uint32_t load_degradation
-    uint32_t load_dpf
-    uint32_t weight_dpf
-    uint32_t distance
+    uint8_t timer_code
     int64_t assoc
     uint64_t seq                # per-pool sequence: tie-breaker and round-robin position
     uint64_t round              # weighted round robin: the PE's current round
+    uint32_t load_dpf           # the delay-aware (DPF) policies only
+    uint32_t weight_dpf
+    uint32_t distance
     PENode* ring_prev           # round robin: the pool's ring, in round robin order
     PENode* ring_next
-    uint8_t timer_code
 
 
 cdef struct Member:

@@ -1,7 +1,5 @@
 from enum import IntEnum
-from typing import TypeAlias
-
-from typing_extensions import disjoint_base
+from typing import TypeAlias, final
 
 from rserpool.wire import Cause, PoolElement
 
@@ -21,7 +19,7 @@ class HandlespaceError(ValueError):
 _Cursor: TypeAlias = tuple[bytes, int]
 _Page: TypeAlias = tuple[tuple[bytes, tuple[PoolElement, ...]], ...]
 
-@disjoint_base
+@final
 class Handlespace:
     @property
     def max_pools(self) -> int: ...

@@ -21,6 +21,8 @@ on the wire as this big-endian value.
 import os
 from enum import IntEnum
 
+cimport cython
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.object cimport PyObject, PyObject_Hash
@@ -376,6 +378,7 @@ cdef PENode** _group_sorted(Group* g) except NULL:
 # ---------------------------------------------------------------------- the handlespace
 
 
+@cython.final      # no subclasses: internal methods are called directly (and inlined)
 cdef class Handlespace:
     """Pools by handle, their PEs, selection by pool policy, ownership, timers, checksums."""
 
@@ -764,9 +767,10 @@ cdef class Handlespace:
             n.priority = priority
             n.load = load
             n.load_degradation = load_degradation
-            n.load_dpf = load_dpf
-            n.weight_dpf = weight_dpf
-            n.distance = distance
+            if uses & (USES_LOAD_DPF | USES_WEIGHT_DPF | USES_DISTANCE):     # else always 0
+                n.load_dpf = load_dpf
+                n.weight_dpf = weight_dpf
+                n.distance = distance
             policy_refresh(n, pool, old_weight)
             if pool.randomized:     # the Fenwick tree is touched only if the value changed
                 value = <uint32_t>policy_value(n, policy_type)
@@ -777,10 +781,12 @@ cdef class Handlespace:
             if n.owner != owner_id:
                 _group_leave(&self._owners, n, BY_OWNER)
                 self._join_owner(n, owner_id)
-            if (n.links[BY_ASSOC].group != NULL) != (assoc is not None) or n.assoc != assoc_id:
+            if assoc is None:
+                if n.links[BY_ASSOC].group != NULL:
+                    _group_leave(&self._assocs, n, BY_ASSOC)
+            elif n.links[BY_ASSOC].group == NULL or n.assoc != assoc_id:
                 _group_leave(&self._assocs, n, BY_ASSOC)
-                if assoc is not None:
-                    self._join_assoc(n, assoc_id)
+                self._join_assoc(n, assoc_id)
             n.timer_code = TIMER_LIFETIME
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False

@@ -31,7 +31,33 @@ cdef struct TimerHeap:
 
 cdef void heap_init(TimerHeap* heap) noexcept
 cdef void heap_free(TimerHeap* heap) noexcept
-cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except -1
-cdef void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept
+cdef int heap_schedule_slow(TimerHeap* heap, TimerSlot* slot, double deadline) except -1
+cdef void heap_drop_dead(TimerHeap* heap) noexcept
+
+
+cdef inline int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except -1:
+    """Schedule `slot` at `deadline`, or move it there if it is already pending."""
+    if slot.pos >= 0 and deadline >= slot.deadline:
+        # Later (the usual re-registration): the entry waits until it reaches the top.
+        slot.deadline = deadline
+        slot.seq = heap.seq
+        heap.seq += 1
+        return 0
+    return heap_schedule_slow(heap, slot, deadline)
+
+
+cdef inline void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept:
+    """Stop `slot`'s timer; a slot that is not pending is left alone."""
+    cdef Py_ssize_t i = slot.pos
+    if i < 0:
+        return
+    slot.pos = -1
+    if i == heap.size - 1:
+        heap.size -= 1
+        return
+    heap.items[i].slot = NULL
+    heap.dead += 1
+    if heap.dead > 2 * (heap.size - heap.dead):     # at most 3 entries per pending timer
+        heap_drop_dead(heap)
 cdef TimerSlot* heap_pop_due(TimerHeap* heap, double now) noexcept
 cdef bint heap_peek(TimerHeap* heap, double* deadline) noexcept

@@ -65,7 +65,7 @@ cdef void _remove_at(TimerHeap* heap, Py_ssize_t i) noexcept:
     _sift_down(heap, i)
 
 
-cdef void _drop_dead(TimerHeap* heap) noexcept:
+cdef void heap_drop_dead(TimerHeap* heap) noexcept:
     """Remove every cancelled entry and restore the heap order: O(n)."""
     cdef Py_ssize_t i, k = 0
     for i in range(heap.size):
@@ -93,22 +93,21 @@ cdef void heap_free(TimerHeap* heap) noexcept:
     heap_init(heap)
 
 
-cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except -1:
-    """Schedule `slot` at `deadline`, or move it there if it is already pending."""
+cdef int heap_schedule_slow(TimerHeap* heap, TimerSlot* slot, double deadline) except -1:
+    """heap_schedule for a new slot or an earlier deadline (the entry's deadline is never
+    later than its slot's, so only an earlier one can need the entry moved)."""
     cdef HeapEntry* grown
     cdef Py_ssize_t capacity
     cdef Py_ssize_t i = slot.pos
-    cdef bint later = deadline >= slot.deadline
     slot.deadline = deadline
     slot.seq = heap.seq
     heap.seq += 1
     if i >= 0:
-        # The entry's deadline is never later than the slot's: moving later needs no look.
-        if not later and deadline < heap.items[i].deadline:
+        if deadline < heap.items[i].deadline:
             heap.items[i].deadline = deadline
             heap.items[i].seq = slot.seq
             _sift_up(heap, i)
-        return 0        # later: the entry stays where it is until it reaches the top
+        return 0
     if heap.size == heap.capacity:
         capacity = heap.capacity * 2 if heap.capacity else 64
         grown = <HeapEntry*>PyMem_Realloc(heap.items, capacity * sizeof(HeapEntry))
@@ -124,21 +123,6 @@ cdef int heap_schedule(TimerHeap* heap, TimerSlot* slot, double deadline) except
     slot.pos = i
     _sift_up(heap, i)
     return 0
-
-
-cdef void heap_cancel(TimerHeap* heap, TimerSlot* slot) noexcept:
-    """Stop `slot`'s timer; a slot that is not pending is left alone."""
-    cdef Py_ssize_t i = slot.pos
-    if i < 0:
-        return
-    slot.pos = -1
-    if i == heap.size - 1:
-        heap.size -= 1
-        return
-    heap.items[i].slot = NULL
-    heap.dead += 1
-    if heap.dead > 2 * (heap.size - heap.dead):     # at most 3 entries per pending timer
-        _drop_dead(heap)
 
 
 cdef void _settle_top(TimerHeap* heap) noexcept:

@@ -224,7 +224,8 @@ def test_large_ordered_pools_follow_the_model_under_churn() -> None:
                 [e.pe_identifier for e in model.select(b"p", n)]
         if step % 500 == 0:
             depth, valid = hs._selection_shape(b"p")
-            assert valid and 1 <= depth <= 4
+            # Nodes of 8 split into halves: fan-out >= 4, so 2,000 PEs need at most 6 levels.
+            assert valid and 1 <= depth <= 6
     for pe_id in range(1, 2_001):
         hs.deregister(b"p", pe_id)
     assert hs._selection_shape(b"p") == (0, True) and len(hs) == 0
