@@ -342,7 +342,7 @@ cdef int _group_join(Map* groups, uint64_t key, PENode* n, int which) except -1:
     return 0
 
 
-cdef void _group_leave(Map* groups, PENode* n, int which) noexcept:
+cdef inline void _group_leave(Map* groups, PENode* n, int which) noexcept:
     """Take n out of its group (if any): the group's last PE moves into its place."""
     cdef Group* g = n.links[which].group
     cdef Py_ssize_t i = n.links[which].index
@@ -496,8 +496,8 @@ cdef class Handlespace:
                 return pool
             i = (i + 1) & self._pools.mask
 
-    cdef PENode* _find(self, bytes handle, uint64_t h, uint32_t pe_id,
-                       Py_ssize_t* cell) noexcept:
+    cdef inline PENode* _find(self, bytes handle, uint64_t h, uint32_t pe_id,
+                              Py_ssize_t* cell) noexcept:
         """The PE (handle, pe_id) or NULL: one probe of the PE map, no pool lookup. h is the
         handle's hash; n's index in the PE map goes to *cell unless cell is NULL."""
         cdef const char* buf = PyBytes_AS_STRING(handle)
@@ -580,7 +580,7 @@ cdef class Handlespace:
         pool.by_id_stale = True
         return 0
 
-    cdef void _remove_member(self, PoolRec* pool, PENode* n) noexcept:
+    cdef inline void _remove_member(self, PoolRec* pool, PENode* n) noexcept:
         """Move the last member into n's slot (no read of the moved PE's record)."""
         cdef Py_ssize_t slot = n.slot
         cdef Py_ssize_t last = pool.size - 1
@@ -651,7 +651,7 @@ cdef class Handlespace:
 
     # -------------------------------------------------------------- removal
 
-    cdef object _unlink(self, PENode* n, Py_ssize_t cell=-1):
+    cdef inline object _unlink(self, PENode* n, Py_ssize_t cell=-1):
         """Remove n from every structure and free it; returns the element it held. `cell`
         is n's index in the PE map, if the caller knows it."""
         cdef PoolRec* pool = n.pool
