@@ -1,3 +1,5 @@
+from rserpool.transport.base import Message
+
 def receive(fd: int) -> tuple[bytes, int, int, int, int, int]: ...
 def send(
     fd: int,
@@ -10,4 +12,6 @@ def send(
 def send_batch(
     fd: int, items: list[tuple[bytes | None, int, int, int, int]]
 ) -> tuple[int, list[tuple[int, int]]]: ...
-def receive_batch(fd: int, limit: int) -> list[tuple[bytes, int, int, int, int, int]]: ...
+def receive_messages(
+    fd: int, limit: int, scale: int = 1, offset: int = 0, partial: bool = False
+) -> list[Message | tuple[bytes, int, int, int, int, int]]: ...

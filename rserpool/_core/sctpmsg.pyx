@@ -16,6 +16,8 @@ from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport int32_t, uint16_t, uint32_t
 from libc.string cimport memcpy, memset
 
+from rserpool._core.messages cimport new_message
+
 cdef extern from *:
     """
     #include <errno.h>
@@ -84,6 +86,9 @@ cdef extern from "<arpa/inet.h>" nogil:
     uint32_t ntohl(uint32_t)
 
 DEF BUFFER_SIZE = 65536
+DEF MSG_EOR = 0x80
+DEF MSG_NOTIFICATION = 0x8000
+DEF SCTP_UNORDERED = 1
 cdef char _buffer[BUFFER_SIZE]
 cdef char _control[256]
 
@@ -220,16 +225,35 @@ def send_batch(int fd, list items):
     return done, failed
 
 
-def receive_batch(int fd, int limit):
-    """Read up to ``limit`` messages (fewer when the socket runs dry), each as ``receive``
-    returns it. The first read raises like ``receive``; a later failure ends the batch
-    (the next call reports it)."""
+def receive_messages(int fd, int limit, long long scale=1, long long offset=0,
+                     bint partial=False):
+    """Read up to ``limit`` messages (fewer when the socket runs dry). A whole data message
+    with its SCTP_RCVINFO comes as a ``Message`` numbered ``assoc * scale + offset``;
+    notifications, pieces of a message delivered in parts (``partial``: one is under way)
+    and data without SCTP_RCVINFO come as ``receive`` returns them. The first read raises
+    like ``receive``; a later failure ends the batch (the next call reports it)."""
     cdef list out = []
+    cdef tuple item
+    cdef int flags
+    cdef long long assoc
     while len(out) < limit:
         try:
-            out.append(receive(fd))
+            item = receive(fd)
         except OSError:
             if not out:
                 raise
             break
+        flags = item[1]
+        if flags & MSG_NOTIFICATION:
+            out.append(item)
+        elif not flags & MSG_EOR:
+            partial = True
+            out.append(item)
+        elif partial or item[2] < 0:
+            partial = False
+            out.append(item)
+        else:
+            assoc = item[2]
+            out.append(new_message(assoc * scale + offset, item[0], item[3], item[4],
+                                   (item[5] & SCTP_UNORDERED) != 0))
     return out

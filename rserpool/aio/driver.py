@@ -234,7 +234,9 @@ class CoreDriver:
                     self._on_notify(action)
             elif isinstance(action, Announce) and self._on_announce is not None:
                 self._on_announce(action)
-        self._arm_timer()
+        serial_of = self._timer_serial
+        if serial_of is None or serial_of() != self._armed_serial:
+            self._arm_timer()
 
     def _send_now(self, action: Send) -> None:
         """Send at once when nothing is queued before it and the socket does not make us

@@ -44,11 +44,11 @@ except ImportError:  # the optional ``kernel`` extra
     _pysctp = None
 try:
     from rserpool._core.sctpmsg import receive as _receive
-    from rserpool._core.sctpmsg import receive_batch as _receive_batch
+    from rserpool._core.sctpmsg import receive_messages as _receive_messages
     from rserpool._core.sctpmsg import send as _send
     from rserpool._core.sctpmsg import send_batch as _send_batch
 except ImportError:  # built only on Linux
-    _receive = _receive_batch = _send = _send_batch = None  # type: ignore[assignment]
+    _receive = _receive_messages = _send = _send_batch = None  # type: ignore[assignment]
 
 __all__ = ["KernelEndpoint", "kernel_sctp_available"]
 
@@ -524,8 +524,9 @@ class KernelEndpoint(Endpoint):
         sock, sink = self._sock, self._sink
         if sock is None or sink is None:
             return
-        try:
-            batch = _receive_batch(self._fd, _BATCH)
+        scale, offset = self._scale, self._offset
+        try:  # whole messages come as Message already, numbered for the sink
+            batch = _receive_messages(self._fd, _BATCH, scale, offset, bool(self._partial))
         except BlockingIOError:
             return
         except OSError as exc:
@@ -533,19 +534,21 @@ class KernelEndpoint(Endpoint):
             self._pause_reading()
             self._wake(self._readers)
             return
-        scale, offset = self._scale, self._offset
         self._batching = True
         try:
-            for data, flags, assoc, ppid, sid, rflags in batch:
+            for item in batch:
+                if isinstance(item, Message):  # the usual case
+                    if self._sink is sink:
+                        try:
+                            sink(item)
+                        except Exception:
+                            log.exception("kernel endpoint: the event consumer failed")
+                    else:  # the sink changed during the batch: the endpoint's own numbering
+                        self._emit(dataclasses.replace(item, assoc=(item.assoc - offset) // scale))
+                    continue
+                data, flags, assoc, ppid, sid, rflags = item
                 if flags & MSG_NOTIFICATION:
                     self._on_notification(data)
-                elif flags & MSG_EOR and not self._partial and assoc >= 0 \
-                        and self._sink is sink:
-                    try:  # the usual case: one whole message with its SCTP_RCVINFO
-                        sink(Message(assoc * scale + offset, data, ppid, sid,
-                                     bool(rflags & SCTP_UNORDERED)))
-                    except Exception:
-                        log.exception("kernel endpoint: the event consumer failed")
                 elif not flags & MSG_EOR:
                     self._partial += data
                 else:

@@ -66,6 +66,22 @@ def test_registration_makes_pe_resolvable_with_registrar_as_home(net: Fabric) ->
     assert net.registrars["A"].statistics()["registrations"] == 1
 
 
+def test_timer_serial_changes_with_every_deadline_set_and_only_then(net: Fabric) -> None:
+    """A runtime re-reads next_timer() only when timer_serial() changed: a registration (a
+    new keep-alive deadline) must change it, a handle resolution (no deadline) must not,
+    and the earliest deadline never moves earlier without a change."""
+    core = net.registrars["A"]
+    pe, pu = net.client("pe"), net.client("pu")
+    pe_assoc, pu_assoc = net.connect(pe, "A"), net.connect(pu, "A")
+    before, earliest = core.timer_serial(), core.next_timer()
+    register(net, pe, pe_assoc, 0x1234)
+    assert core.timer_serial() != before
+    serial, earliest = core.timer_serial(), core.next_timer()
+    for _ in range(3):
+        assert resolve(net, pu, pu_assoc).error is None  # type: ignore[attr-defined]
+    assert core.timer_serial() == serial and core.next_timer() == earliest
+
+
 def test_reregistration_updates_policy_values_and_counts_separately(net: Fabric) -> None:
     pe, pu = net.client("pe"), net.client("pu")
     pe_assoc, pu_assoc = net.connect(pe, "A"), net.connect(pu, "A")

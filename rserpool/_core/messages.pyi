@@ -1,0 +1,1 @@
+"""Only C functions (cimport rserpool._core.messages)."""
