@@ -906,7 +906,8 @@ cdef class Handlespace:
         cdef PoolRec* pool = self._pool(pool_handle)
         cdef Py_ssize_t stack[SELECT_STACK]
         cdef uint32_t saved_stack[SELECT_STACK]
-        cdef Py_ssize_t* slots = stack
+        cdef Py_ssize_t* slots = stack      # randomized policies: the picked slots
+        cdef PENode** nodes                 # ordered ones: the picked PEs (same buffer)
         cdef uint32_t* saved = saved_stack
         cdef Py_ssize_t k = 0
         cdef Py_ssize_t i
@@ -923,6 +924,7 @@ cdef class Handlespace:
             if slots == NULL:
                 raise MemoryError()
             saved = <uint32_t*>(slots + n)
+        nodes = <PENode**>slots
         if pool.randomized:
             k = self._pick_randomized(pool, slots, saved, n)
             if policy_degrades(pool.policy_type):
@@ -934,24 +936,24 @@ cdef class Handlespace:
         elif pool.use_ring:
             node = pool.ring
             while k < n:
-                slots[k] = node.slot
+                nodes[k] = node
                 k += 1
                 node = node.ring_next
             pool.ring = node        # the picked PEs are now the last in the round
         else:
             t = bt_first(&pool.selection)
             while k < n and t != NULL:
-                slots[k] = pe_of_sel(t).slot
+                nodes[k] = pe_of_sel(t)
                 k += 1
                 t = bt_next(t)
             for i in range(k):
-                node = pool.members[slots[i]].node
+                node = nodes[i]
                 policy_selected(node, pool)
                 bt_rekey(&pool.selection, &node.sel, policy_primary(node, pool.policy_type),
                          node.seq)
         result = PyList_New(k)
         for i in range(k):
-            element = pool.members[slots[i]].element
+            element = pool.members[slots[i]].element if pool.randomized else nodes[i].element
             _incref(element)
             _list_set(result, i, element)
         if slots != stack:
