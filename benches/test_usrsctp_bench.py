@@ -2,11 +2,17 @@
 
 Both sides: two endpoints in one process on 127.0.0.1, UDP encapsulation, an upcall that
 writes an eventfd, one thread doing every socket call. Reported as a ratio to the C rate
-(target: the Python binding keeps >= 80% of it)."""
+(target: the Python binding keeps >= 80% of it).
+
+Round trips are measured with both ways of waiting for the answer, each the same on both
+sides: ``sleep`` (block in poll()/the event loop at once: the default) and ``busy-poll``
+(spin up to BUSY_POLL_US for usrsctp's upcall first: ``SctpParameters.busy_poll_us``, and
+``BUSY_POLL_US`` for the C program)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -16,12 +22,13 @@ from pathlib import Path
 import pytest
 
 from rserpool import _build_config
-from rserpool.transport import Endpoint, Message, open_endpoint
+from rserpool.transport import Endpoint, Message, SctpParameters, open_endpoint
 
 pytestmark = pytest.mark.usrsctp
 C_SOURCE = Path(__file__).parent / "c" / "usrsctp_pingpong.c"
 LOCAL = "127.0.0.1"
 RTT_COUNT, RTT_SIZE = 5000, 100
+BUSY_POLL_US = 20
 BULK_COUNT, BULK_SIZE = 40000, 1024
 ROUNDS = 5
 
@@ -44,17 +51,21 @@ def c_pingpong(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
-def c_rate(binary: Path, mode: str, count: int, size: int) -> tuple[float, float]:
+def c_rate(binary: Path, mode: str, count: int, size: int, busy_poll_us: int
+           ) -> tuple[float, float]:
     """One run of the C baseline in a fresh process: (per wall second, per CPU second)."""
     out = subprocess.run([str(binary), mode, str(count), str(size)], check=True,
+                         env={**os.environ, "BUSY_POLL_US": str(busy_poll_us)},
                          capture_output=True, text=True, timeout=120).stdout.split()
     return float(out[0]), float(out[1])
 
 
-async def _pair_rate(mode: str, count: int, size: int) -> tuple[float, float]:
+async def _pair_rate(mode: str, count: int, size: int, busy_poll_us: int
+                     ) -> tuple[float, float]:
     """(per wall second, per CPU second of the process, usrsctp's threads included)."""
-    async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
-        "usrsctp", [LOCAL]
+    params = SctpParameters(busy_poll_us=busy_poll_us)
+    async with open_endpoint("usrsctp", [LOCAL], params=params) as server, open_endpoint(
+        "usrsctp", [LOCAL], params=params
     ) as client:
         assoc = await client.connect([LOCAL], server.port)
         payload = bytes(size)
@@ -89,18 +100,21 @@ async def _next_message(endpoint: Endpoint) -> Message:
 
 
 @pytest.mark.parametrize(
-    ("mode", "count", "size", "unit"),
-    [("rtt", RTT_COUNT, RTT_SIZE, "round trips/s"), ("bulk", BULK_COUNT, BULK_SIZE, "MB/s")],
+    ("mode", "count", "size", "unit", "busy_poll_us"),
+    [("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", 0),
+     ("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", BUSY_POLL_US),
+     ("bulk", BULK_COUNT, BULK_SIZE, "MB/s", 0)],
+    ids=["rtt-sleep", "rtt-busy-poll", "bulk"],
 )
 def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
-    benchmark, c_pingpong: Path, mode: str, count: int, size: int, unit: str
+    benchmark, c_pingpong: Path, mode: str, count: int, size: int, unit: str, busy_poll_us: int
 ) -> None:
     # C and Python rounds alternate so that load from other processes hits both alike.
     c_rates: list[tuple[float, float]] = []
     rates: list[tuple[float, float]] = []
     benchmark.pedantic(
-        lambda: rates.append(asyncio.run(_pair_rate(mode, count, size))),
-        setup=lambda: c_rates.append(c_rate(c_pingpong, mode, count, size)),
+        lambda: rates.append(asyncio.run(_pair_rate(mode, count, size, busy_poll_us))),
+        setup=lambda: c_rates.append(c_rate(c_pingpong, mode, count, size, busy_poll_us)),
         rounds=ROUNDS, iterations=1,
     )
     python, c = statistics.median(r[0] for r in rates), statistics.median(r[0] for r in c_rates)
@@ -110,7 +124,9 @@ def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
         "unit": unit, "python": python, "c": c, "ratio": python / c,
         "python_per_cpu_s": python_cpu, "c_per_cpu_s": c_cpu, "cpu_ratio": python_cpu / c_cpu,
     })
-    print(f"\nusrsctp {mode} ({size} B), target >= 80% of C:\n"
+    waiting = f"busy-poll {busy_poll_us} us" if busy_poll_us else "sleep"
+    benchmark.extra_info["waiting"] = waiting
+    print(f"\nusrsctp {mode} ({size} B, waiting: {waiting}), target >= 80% of C:\n"
           f"  wall: rserpool {python:,.0f} {unit}, C {c:,.0f}, ratio {python / c:.0%}"
           f" (rounds {[round(r[0]) for r in rates]} vs {[round(r[0]) for r in c_rates]})\n"
           f"  per CPU second: rserpool {python_cpu:,.0f}, C {c_cpu:,.0f}, "

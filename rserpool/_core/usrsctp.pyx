@@ -10,6 +10,7 @@ from libc.errno cimport EAGAIN, EINPROGRESS, ENOBUFS, errno
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset, strerror
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from rserpool._core.messages cimport new_message
 
@@ -246,6 +247,11 @@ cdef extern from *:
     static int rserpool_is_pending(rserpool_wakeup *w) {
         return __atomic_load_n(&w->pending, __ATOMIC_SEQ_CST);
     }
+    static void rserpool_cpu_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #endif
+    }
     static void rserpool_clear_pending(rserpool_wakeup *w) {
         __atomic_store_n(&w->pending, 0, __ATOMIC_SEQ_CST);
     }
@@ -256,6 +262,7 @@ cdef extern from *:
     int _mark_pending "rserpool_mark_pending"(wakeup *w) nogil
     void _clear_pending "rserpool_clear_pending"(wakeup *w) nogil
     int _is_pending "rserpool_is_pending"(wakeup *w) nogil
+    void _cpu_relax "rserpool_cpu_relax"() nogil
 
 
 cdef void _upcall(socket *so, void *arg, int flags) noexcept nogil:
@@ -668,6 +675,29 @@ cdef class Socket:
             read(self.box.fd, &value, 8)
         _clear_pending(self.box)
         return True
+
+    def await_upcall(self, double seconds) -> bool:
+        """Busy-wait, without the GIL, until an upcall has come since the last rearm or
+        ``seconds`` have passed; True if one came. Lets a caller that expects an answer
+        within microseconds skip sleeping in the event loop (and the wake-up after it)."""
+        cdef timespec ts
+        cdef double deadline
+        cdef int spins = 0
+        cdef bint came
+        with nogil:
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            deadline = ts.tv_sec + ts.tv_nsec * 1e-9 + seconds
+            while True:
+                came = _is_pending(self.box) != 0
+                if came:
+                    break
+                spins += 1
+                if spins & 63 == 0:
+                    clock_gettime(CLOCK_MONOTONIC, &ts)
+                    if ts.tv_sec + ts.tv_nsec * 1e-9 >= deadline:
+                        break
+                _cpu_relax()
+        return came
 
     def take(self):
         """The next complete ``Message`` or notification tuple (as ``pump`` returns

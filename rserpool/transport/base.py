@@ -102,6 +102,9 @@ class SctpParameters:
     receive_buffer: int = 4 * 1024 * 1024
     streams: int = 16
     receive_queue: int = 1024  # events buffered before reading stops (back-pressure)
+    # usrsctp only: receive() busy-waits up to this long for usrsctp's thread before it
+    # sleeps in the event loop (0: never). Trades CPU for latency; see README, Speed.
+    busy_poll_us: int = 0
 
 
 class TransportError(OSError):

@@ -139,6 +139,7 @@ class UsrsctpEndpoint(Endpoint):
         if not addresses:
             raise ValueError("an endpoint needs at least one local address")
         self.params = params or SctpParameters()
+        self._busy_poll_s = max(0, self.params.busy_poll_us) * 1e-6
         self._addresses = list(addresses)
         self._requested_port = port
         self._remote_udp_port = remote_udp_port
@@ -528,8 +529,10 @@ class UsrsctpEndpoint(Endpoint):
                 raise TransportError(errno.EBADF, "endpoint closed")
             # Eager reads leave the eventfd set: consume that wake-up now (as the loop would),
             # so that the loop sleeps until usrsctp has something new instead of waking us
-            # for nothing first. No upcall since the last reset: nothing to consume or read.
-            if sock.rearm(False):
+            # for nothing first. No upcall since the last reset: nothing to consume or read
+            # (unless one comes while busy-polling, when that is asked for).
+            if sock.rearm(False) or (self._busy_poll_s and sock.await_upcall(self._busy_poll_s)
+                                     and sock.rearm(False)):
                 self._pump()
                 if queue:
                     break

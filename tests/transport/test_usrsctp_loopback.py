@@ -294,6 +294,63 @@ def test_idle_endpoint_lets_the_loop_sleep() -> None:
     run(main())
 
 
+def test_busy_polling_takes_answers_without_waking_the_loop() -> None:
+    """With busy_poll_us, receive() catches an answer that comes within the spin itself:
+    every round trip still delivers in order, but the event loop is hardly woken for it."""
+    rounds = 200
+
+    async def main() -> None:
+        params = SctpParameters(busy_poll_us=2000)
+        async with open_endpoint("usrsctp", [LOCAL], params=params) as server, open_endpoint(
+            "usrsctp", [LOCAL], params=params
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            await client.send(assoc, b"0", 1)
+            server_assoc = (await next_message(server)).assoc
+            wakeups = 0
+            on_wakeup = client._on_wakeup  # type: ignore[attr-defined]
+
+            def counting() -> None:
+                nonlocal wakeups
+                wakeups += 1
+                on_wakeup()
+
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(client._efd)  # type: ignore[attr-defined]
+            loop.add_reader(client._efd, counting)  # type: ignore[attr-defined]
+            for i in range(1, rounds + 1):
+                await server.send(server_assoc, b"%d" % i, 1)
+                assert (await next_message(client)).data == b"%d" % i
+                await client.send(assoc, b"%d" % i, 1)
+                assert (await next_message(server)).data == b"%d" % i
+            assert wakeups < rounds // 2, f"{wakeups} loop wake-ups for {rounds} answers"
+
+    run(main())
+
+
+def test_busy_polling_is_bounded_and_lets_other_tasks_run() -> None:
+    """An endpoint that busy-polls and gets nothing still times out and shares the loop."""
+
+    async def main() -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        params = SctpParameters(busy_poll_us=1000)
+        async with open_endpoint("usrsctp", [LOCAL], params=params) as server:
+            task = asyncio.create_task(ticker())
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(server.receive(), 0.3)
+            task.cancel()
+        assert ticks >= 10
+
+    run(main())
+
+
 def test_stub_matches_binding() -> None:
     from mypy import stubtest
 
