@@ -129,6 +129,28 @@ def receive(int fd):
     return (PyBytes_FromStringAndSize(_buffer, n), msg.msg_flags, assoc, ppid, sid, rflags)
 
 
+cdef inline void _prepare(msghdr* msg, iovec* iov, char* control, int32_t assoc,
+                          uint32_t ppid, uint16_t stream, uint16_t flags) noexcept:
+    """Point a zeroed msghdr at one iovec and an SCTP_SNDINFO in ``control`` (64 bytes)."""
+    cdef cmsghdr* cmsg
+    cdef rsp_sndinfo info
+    memset(control, 0, 64)
+    msg.msg_iov = iov
+    msg.msg_iovlen = 1
+    msg.msg_control = control
+    msg.msg_controllen = RSP_SNDINFO_SPACE
+    cmsg = CMSG_FIRSTHDR(msg)
+    cmsg.cmsg_level = RSP_SOL_SCTP
+    cmsg.cmsg_type = RSP_SCTP_SNDINFO
+    cmsg.cmsg_len = RSP_SNDINFO_LEN
+    info.sid = stream
+    info.flags = flags
+    info.ppid = htonl(ppid)
+    info.context = 0
+    info.assoc = assoc
+    memcpy(CMSG_DATA(cmsg), &info, sizeof(info))
+
+
 def send(int fd, data, int32_t assoc, uint32_t ppid, uint16_t stream=0, uint16_t flags=0):
     """Send ``data`` (bytes; empty with the EOF or ABORT flag) on association ``assoc``."""
     cdef const char* buf = b""
@@ -140,27 +162,11 @@ def send(int fd, data, int32_t assoc, uint32_t ppid, uint16_t stream=0, uint16_t
     cdef char control[64]
     cdef iovec iov
     cdef msghdr msg
-    cdef cmsghdr* cmsg
-    cdef rsp_sndinfo info
     cdef ssize_t n
     iov.iov_base = <void*>buf
     iov.iov_len = length
     memset(&msg, 0, sizeof(msg))
-    memset(control, 0, sizeof(control))
-    msg.msg_iov = &iov
-    msg.msg_iovlen = 1
-    msg.msg_control = control
-    msg.msg_controllen = RSP_SNDINFO_SPACE
-    cmsg = CMSG_FIRSTHDR(&msg)
-    cmsg.cmsg_level = RSP_SOL_SCTP
-    cmsg.cmsg_type = RSP_SCTP_SNDINFO
-    cmsg.cmsg_len = RSP_SNDINFO_LEN
-    info.sid = stream
-    info.flags = flags
-    info.ppid = htonl(ppid)
-    info.context = 0
-    info.assoc = assoc
-    memcpy(CMSG_DATA(cmsg), &info, sizeof(info))
+    _prepare(&msg, &iov, control, assoc, ppid, stream, flags)
     while True:
         n = c_sendmsg(fd, &msg, 0)
         if n >= 0:
@@ -182,8 +188,6 @@ def send_batch(int fd, list items):
     cdef mmsghdr msgs[BATCH_MAX]
     cdef iovec iovs[BATCH_MAX]
     cdef char controls[BATCH_MAX][64]
-    cdef cmsghdr* cmsg
-    cdef rsp_sndinfo info
     cdef list keep = []  # the bytes objects stay alive during the call
     cdef list failed = []
     cdef bytes raw
@@ -197,21 +201,7 @@ def send_batch(int fd, list items):
             keep.append(raw)
             iovs[i].iov_base = <void*>PyBytes_AS_STRING(raw)
             iovs[i].iov_len = PyBytes_GET_SIZE(raw)
-            memset(controls[i], 0, 64)
-            msgs[i].msg_hdr.msg_iov = &iovs[i]
-            msgs[i].msg_hdr.msg_iovlen = 1
-            msgs[i].msg_hdr.msg_control = controls[i]
-            msgs[i].msg_hdr.msg_controllen = RSP_SNDINFO_SPACE
-            cmsg = CMSG_FIRSTHDR(&msgs[i].msg_hdr)
-            cmsg.cmsg_level = RSP_SOL_SCTP
-            cmsg.cmsg_type = RSP_SCTP_SNDINFO
-            cmsg.cmsg_len = RSP_SNDINFO_LEN
-            info.sid = stream
-            info.flags = flags
-            info.ppid = htonl(ppid)
-            info.context = 0
-            info.assoc = assoc
-            memcpy(CMSG_DATA(cmsg), &info, sizeof(info))
+            _prepare(&msgs[i].msg_hdr, &iovs[i], controls[i], assoc, ppid, stream, flags)
         count = c_sendmmsg(fd, msgs, n, 0)
         if count < 0:
             code = errno
