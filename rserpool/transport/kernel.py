@@ -503,9 +503,7 @@ class KernelEndpoint(Endpoint):
             except BlockingIOError:
                 return
             except OSError as exc:
-                self._error = _error(exc, "receive")
-                self._pause_reading()
-                self._wake(self._readers)
+                self._receive_failed(exc)
                 return
             if flags & MSG_NOTIFICATION:
                 self._on_notification(data)
@@ -516,6 +514,12 @@ class KernelEndpoint(Endpoint):
                     data, self._partial = bytes(self._partial + data), bytearray()
                 self._emit(self._message(data, assoc, ppid, sid, rflags))
         self._pause_reading()
+
+    def _receive_failed(self, exc: OSError) -> None:
+        """Reading failed: stop reading and hand the error to whoever waits for events."""
+        self._error = _error(exc, "receive")
+        self._pause_reading()
+        self._wake(self._readers)
 
     def _read_to_sink(self) -> None:
         """A batch of messages (read together) to the sink, then their replies together.
@@ -530,9 +534,7 @@ class KernelEndpoint(Endpoint):
         except BlockingIOError:
             return
         except OSError as exc:
-            self._error = _error(exc, "receive")
-            self._pause_reading()
-            self._wake(self._readers)
+            self._receive_failed(exc)
             return
         self._batching = True
         try:
