@@ -21,6 +21,7 @@ from usrsctp_util import Peer, next_assoc_change, next_message, require_usrsctp
 from rserpool.transport import (
     AssociationChange,
     AssociationState,
+    Endpoint,
     Message,
     SctpParameters,
     SendFailed,
@@ -263,6 +264,21 @@ def test_received_messages_are_ordinary_dataclass_instances() -> None:
     run(main())
 
 
+def count_loop_wakeups(endpoint: Endpoint) -> list[int]:
+    """Count the event loop's calls of the endpoint's eventfd reader from now on (in [0])."""
+    count = [0]
+    on_wakeup = endpoint._on_wakeup  # type: ignore[attr-defined]
+
+    def counting() -> None:
+        count[0] += 1
+        on_wakeup()
+
+    loop = asyncio.get_running_loop()
+    loop.remove_reader(endpoint._efd)  # type: ignore[attr-defined]
+    loop.add_reader(endpoint._efd, counting)  # type: ignore[attr-defined]
+    return count
+
+
 def test_idle_endpoint_lets_the_loop_sleep() -> None:
     """A wake-up that arrives with nothing pending (an upcall racing the previous reset)
     is consumed once; the loop must not keep waking up on the eventfd until traffic comes."""
@@ -274,22 +290,11 @@ def test_idle_endpoint_lets_the_loop_sleep() -> None:
             assoc = await client.connect([LOCAL], server.port)
             await client.send(assoc, b"hi", 1)
             await next_message(server)
-            wakeups = 0
-            on_wakeup = server._on_wakeup  # type: ignore[attr-defined]
-
-            def counting() -> None:
-                nonlocal wakeups
-                wakeups += 1
-                on_wakeup()
-
-            loop = asyncio.get_running_loop()
-            efd = server._efd  # type: ignore[attr-defined]
-            loop.remove_reader(efd)
-            loop.add_reader(efd, counting)
+            wakeups = count_loop_wakeups(server)
             server._sock.rearm()  # type: ignore[attr-defined]
-            os.eventfd_write(efd, 1)
+            os.eventfd_write(server._efd, 1)  # type: ignore[attr-defined]
             await asyncio.sleep(0.3)
-            assert 1 <= wakeups < 50, f"{wakeups} wake-ups of an idle endpoint"
+            assert 1 <= wakeups[0] < 50, f"{wakeups[0]} wake-ups of an idle endpoint"
 
     run(main())
 
@@ -307,23 +312,13 @@ def test_busy_polling_takes_answers_without_waking_the_loop() -> None:
             assoc = await client.connect([LOCAL], server.port)
             await client.send(assoc, b"0", 1)
             server_assoc = (await next_message(server)).assoc
-            wakeups = 0
-            on_wakeup = client._on_wakeup  # type: ignore[attr-defined]
-
-            def counting() -> None:
-                nonlocal wakeups
-                wakeups += 1
-                on_wakeup()
-
-            loop = asyncio.get_running_loop()
-            loop.remove_reader(client._efd)  # type: ignore[attr-defined]
-            loop.add_reader(client._efd, counting)  # type: ignore[attr-defined]
+            wakeups = count_loop_wakeups(client)
             for i in range(1, rounds + 1):
                 await server.send(server_assoc, b"%d" % i, 1)
                 assert (await next_message(client)).data == b"%d" % i
                 await client.send(assoc, b"%d" % i, 1)
                 assert (await next_message(server)).data == b"%d" % i
-            assert wakeups < rounds // 2, f"{wakeups} loop wake-ups for {rounds} answers"
+            assert wakeups[0] < rounds // 2, f"{wakeups[0]} loop wake-ups for {rounds} answers"
 
     run(main())
 
