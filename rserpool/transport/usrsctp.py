@@ -335,15 +335,18 @@ class UsrsctpEndpoint(Endpoint):
             raise TransportError(errno.EINVAL, f"{what}: {exc}", address) from exc
 
     async def bindx_remove(self, address: str, *, wait: bool = True) -> None:
-        """Remove a local address; with ``wait``, return once every association's peer
-        acknowledged the DELETE-IP."""
+        """Remove a local address; with ``wait``, return once no association uses it any
+        more. usrsctp stops using it at once and sends the DELETE-IP afterwards, so this does
+        not mean the peer acknowledged it (nothing in usrsctp's API tells); the peer refuses
+        a DELETE-IP that comes from the address it deletes, which over UDP is the one the
+        route gives as source."""
         self._call(lambda s: s.bindx(address, self._port, False), "bindx remove", address)
         if wait:
             await self._wait_asconf(address, present=False)
 
     def acknowledged(self, assoc: int, address: str, present: bool) -> bool:
-        """Whether the peer of ``assoc`` acknowledged our ADD-IP (``present``) or DELETE-IP
-        of ``address``: the address is, or is no longer, in use on the association."""
+        """Whether the address is (``present``: the peer acknowledged our ADD-IP), or is no
+        longer, in use on the association (usrsctp drops it before the DELETE-IP is acked)."""
         want = ipaddress.ip_address(address)
         used = {ipaddress.ip_address(a) for a in self.local_addresses(assoc)}
         return (want in used) == present
