@@ -6,6 +6,7 @@ process), driven over a pipe by ``usrsctp_peer.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -67,6 +68,9 @@ def net(request: pytest.FixtureRequest) -> Iterator[Net]:
     net.remove()
 
 
+SERVER = ["10.1.0.2", "10.2.0.2"]
+
+
 def check_no_loss(report: dict[str, Any], count: int) -> None:
     # four streams: order holds per stream, so compare as a set (and count duplicates)
     assert sorted(report["sequence"]) == list(range(count)), (
@@ -74,38 +78,52 @@ def check_no_loss(report: dict[str, Any], count: int) -> None:
     )
 
 
-@pytest.mark.parametrize("net", [True], indirect=True)
-def test_primary_link_down_keeps_delivering(net: Net) -> None:
+@contextlib.contextmanager
+def streaming(net: Net, client_addresses: list[str], count: int, started: int
+              ) -> Iterator[tuple[Peer, Peer, int]]:
+    """The server in B on both links, the client in A streaming ``count`` messages at
+    1,000/s to it; yields (server, client, assoc) once ``started`` of them arrived."""
     server, client = Peer(net.b, UDP_PORT), Peer(net.a, UDP_PORT)
     try:
-        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
-        client("open", addresses=["10.1.0.1", "10.2.0.1"], port=0)
-        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
-        count = 3000
+        port = server("open", addresses=SERVER, port=0)
+        client("open", addresses=client_addresses, port=0)
+        assoc = client("connect", addresses=SERVER, port=port)
         client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
-        server("report", expect=1000, wait=10)
-        ip("-n", net.a, "link", "set", "va1", "down")  # the primary path dies
-        assert client("wait_sent") == count
-        report = server("report", expect=count, wait=30)
-        print(f"\nfailover: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
-              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
-        check_no_loss(report, count)
+        server("report", expect=started, wait=10)
+        yield server, client, assoc
     finally:
         client.stop()
         server.stop()
 
 
+def delivered(what: str, server: Peer, client: Peer, count: int) -> dict[str, Any]:
+    """The server's report once the whole stream is sent and received, checked for loss
+    (the largest delivery gap is printed)."""
+    assert client("wait_sent") == count
+    report = server("report", expect=count, wait=30)
+    print(f"\n{what}: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
+          f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
+    check_no_loss(report, count)
+    return report
+
+
+def address_events(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(state, address) for kind, state, address, _ in report["events"]
+            if kind == "peer_addr"]
+
+
+@pytest.mark.parametrize("net", [True], indirect=True)
+def test_primary_link_down_keeps_delivering(net: Net) -> None:
+    count = 3000
+    with streaming(net, ["10.1.0.1", "10.2.0.1"], count, 1000) as (server, client, _):
+        ip("-n", net.a, "link", "set", "va1", "down")  # the primary path dies
+        delivered("failover", server, client, count)
+
+
 @pytest.mark.parametrize("net", [False], indirect=True)
 def test_make_before_break_moves_the_association(net: Net) -> None:
-    server, client = Peer(net.b, UDP_PORT), Peer(net.a, UDP_PORT)
-    try:
-        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
-        client("open", addresses=["10.1.0.1"], port=0)
-        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
-        count = 4000
-        client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
-        server("report", expect=500, wait=10)
-
+    count = 4000
+    with streaming(net, ["10.1.0.1"], count, 500) as (server, client, assoc):
         # A new address appears after usrsctp started: announce it, then move over.
         ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")
         used = client("bindx_add", address="10.2.0.1", assoc=assoc)
@@ -117,13 +135,8 @@ def test_make_before_break_moves_the_association(net: Net) -> None:
         assert used == ["10.2.0.1"]
         ip("-n", net.a, "addr", "del", "10.1.0.1/24", "dev", "va1")
 
-        assert client("wait_sent") == count
-        report = server("report", expect=count, wait=30)
-        print(f"\nmake-before-break: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
-              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
-        check_no_loss(report, count)
-        seen = [(state, address) for kind, state, address, _ in report["events"]
-                if kind == "peer_addr"]
+        report = delivered("make-before-break", server, client, count)
+        seen = address_events(report)
         print("server saw:", seen)
         for expected in (("added", "10.2.0.1"), ("made_primary", "10.2.0.1"),
                          ("removed", "10.1.0.1")):
@@ -131,25 +144,14 @@ def test_make_before_break_moves_the_association(net: Net) -> None:
         assert seen.index(("added", "10.2.0.1")) < seen.index(("removed", "10.1.0.1"))
         server_assoc = next(e[3] for e in report["events"] if e[:2] == ["assoc", "up"])
         assert server("peer_addresses", assoc=server_assoc) == ["10.2.0.1"]
-    finally:
-        client.stop()
-        server.stop()
-
 
 
 @pytest.mark.parametrize("net", [False], indirect=True)
 def test_break_before_make_recovers(net: Net) -> None:
     """The old address vanishes first, the new one comes later: with the server's second
     address as a stable anchor, ASCONF moves the association and nothing is lost."""
-    server, client = Peer(net.b, UDP_PORT), Peer(net.a, UDP_PORT)
-    try:
-        port = server("open", addresses=["10.1.0.2", "10.2.0.2"], port=0)
-        client("open", addresses=["10.1.0.1"], port=0)
-        assoc = client("connect", addresses=["10.1.0.2", "10.2.0.2"], port=port)
-        count = 4000
-        client("stream", assoc=assoc, count=count, interval=RATE_INTERVAL)
-        server("report", expect=500, wait=10)
-
+    count = 4000
+    with streaming(net, ["10.1.0.1"], count, 500) as (server, client, assoc):
         ip("-n", net.a, "addr", "del", "10.1.0.1/24", "dev", "va1")
         ip("-n", net.a, "addr", "add", "10.2.0.1/24", "dev", "va2")
         client("bindx_add", address="10.2.0.1", assoc=assoc)
@@ -158,17 +160,8 @@ def test_break_before_make_recovers(net: Net) -> None:
         assert client("bindx_remove", address="10.1.0.1", assoc=assoc) == ["10.2.0.1"]
         client("set_peer_primary", assoc=assoc, address="10.2.0.1")
 
-        assert client("wait_sent") == count
-        report = server("report", expect=count, wait=30)
-        print(f"\nbreak-before-make: largest delivery gap {report['max_gap'] * 1000:.1f} ms "
-              f"at {1 / RATE_INTERVAL:.0f} msg/s, {len(report['sequence'])}/{count} delivered")
-        check_no_loss(report, count)
-        seen = [(state, address) for kind, state, address, _ in report["events"]
-                if kind == "peer_addr"]
+        seen = address_events(delivered("break-before-make", server, client, count))
         assert ("added", "10.2.0.1") in seen and ("removed", "10.1.0.1") in seen
-    finally:
-        client.stop()
-        server.stop()
 
 
 @pytest.mark.parametrize("net", [False], indirect=True)
