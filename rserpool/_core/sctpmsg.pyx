@@ -93,6 +93,15 @@ cdef char _buffer[BUFFER_SIZE]
 cdef char _control[256]
 
 
+cdef int _retry_or_raise() except -1:
+    """After a failed system call: return to retry it if a signal interrupted it (EINTR),
+    else raise OSError from errno (BlockingIOError for EAGAIN)."""
+    cdef int code = errno
+    if code != EINTR:
+        raise OSError(code, os.strerror(code))
+    return 0
+
+
 def receive(int fd):
     """Read one message: ``(data, msg_flags, assoc, ppid, stream, rcv_flags)``; assoc is -1
     when no SCTP_RCVINFO came with it (notifications)."""
@@ -115,9 +124,7 @@ def receive(int fd):
         n = c_recvmsg(fd, &msg, 0)
         if n >= 0:
             break
-        if errno != EINTR:
-            code = errno
-            raise OSError(code, os.strerror(code))
+        _retry_or_raise()
     cmsg = CMSG_FIRSTHDR(&msg)
     while cmsg != NULL:
         if (cmsg.cmsg_level == RSP_SOL_SCTP and cmsg.cmsg_type == RSP_SCTP_RCVINFO
@@ -171,9 +178,7 @@ def send(int fd, data, int32_t assoc, uint32_t ppid, uint16_t stream=0, uint16_t
         n = c_sendmsg(fd, &msg, 0)
         if n >= 0:
             return
-        if errno != EINTR:
-            code = errno
-            raise OSError(code, os.strerror(code))
+        _retry_or_raise()
 
 
 DEF BATCH_MAX = 64  # messages per sendmmsg call

@@ -499,21 +499,27 @@ class KernelEndpoint(Endpoint):
         sock = self._sock
         while sock is not None and len(self._queue) < self.params.receive_queue:
             try:
-                data, flags, assoc, ppid, sid, rflags = _receive(self._fd)
+                read = _receive(self._fd)
             except BlockingIOError:
                 return
             except OSError as exc:
                 self._receive_failed(exc)
                 return
-            if flags & MSG_NOTIFICATION:
-                self._on_notification(data)
-            elif not flags & MSG_EOR:
-                self._partial += data  # partial delivery of a large message
-            else:
-                if self._partial:
-                    data, self._partial = bytes(self._partial + data), bytearray()
-                self._emit(self._message(data, assoc, ppid, sid, rflags))
+            self._on_read(*read)
         self._pause_reading()
+
+    def _on_read(self, data: bytes, flags: int, assoc: int, ppid: int, sid: int,
+                 rflags: int) -> None:
+        """One read as ``sctpmsg.receive`` returns it: a notification, a piece of a message
+        delivered in parts, or the last piece or whole of a message (to the events)."""
+        if flags & MSG_NOTIFICATION:
+            self._on_notification(data)
+        elif not flags & MSG_EOR:
+            self._partial += data  # partial delivery of a large message
+        else:
+            if self._partial:
+                data, self._partial = bytes(self._partial + data), bytearray()
+            self._emit(self._message(data, assoc, ppid, sid, rflags))
 
     def _receive_failed(self, exc: OSError) -> None:
         """Reading failed: stop reading and hand the error to whoever waits for events."""
@@ -548,15 +554,7 @@ class KernelEndpoint(Endpoint):
                     else:  # the sink changed during the batch: the endpoint's own numbering
                         self._emit(dataclasses.replace(item, assoc=(item.assoc - offset) // scale))
                     continue
-                data, flags, assoc, ppid, sid, rflags = item
-                if flags & MSG_NOTIFICATION:
-                    self._on_notification(data)
-                elif not flags & MSG_EOR:
-                    self._partial += data
-                else:
-                    if self._partial:
-                        data, self._partial = bytes(self._partial + data), bytearray()
-                    self._emit(self._message(data, assoc, ppid, sid, rflags))
+                self._on_read(*item)
         finally:
             self._batching = False
             self._flush()
