@@ -1,4 +1,5 @@
-"""Helpers for the client-core tests: build PEs and pick actions out of a core's answer."""
+"""Helpers for the client tests: build PEs, pick actions out of a core's answer, and an
+echo handler for PEs of the asyncio API."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from rserpool import wire
 from rserpool.actions import Close, Connect, Notify, Send
+from rserpool.aio.pool_element import PeerSession
 
 POOL = b"echo-pool"
 REG_A = (("10.0.0.1",), 3863)
@@ -49,3 +51,18 @@ def notified(actions: list[Any], event: str) -> list[Any]:
 
 def rejection(cause: int) -> Any:
     return wire.OperationError((wire.ErrorCause(cause),))
+
+
+async def echo(session: PeerSession) -> None:
+    """Echo each message as ``<cookie the PU restored, or ->|<message>``; hand out the
+    cookie ``seen:<messages so far>``."""
+    count = 0
+    while True:
+        try:
+            data = await session.receive()
+        except ConnectionError:
+            return
+        count += 1
+        restored = session.cookie_echo or b"-"
+        session.send_cookie(f"seen:{count}".encode())
+        await session.send(restored + b"|" + data)

@@ -10,10 +10,11 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
+from clientkit import echo
 from registrar_host import serving, stored
 
 from rserpool import wire
-from rserpool.aio.pool_element import PeerSession, PoolElement, RegistrationError
+from rserpool.aio.pool_element import PoolElement, RegistrationError
 from rserpool.aio.pool_user import PoolUser, ResolutionError
 from rserpool.transport.base import SctpParameters
 from rserpool.transport.memory import MemoryNetwork
@@ -33,20 +34,6 @@ async def registrar(network: MemoryNetwork, address: str, **config: Any) -> Asyn
     async with network.endpoint([address], REGISTRAR_PORT, FAST) as endpoint, \
             serving(endpoint, server_id=int(address.split(".")[-1]), **config) as core:
         yield core
-
-
-async def echo(session: PeerSession) -> None:
-    """Echo each message with a prefix naming the restored state; hand out a cookie."""
-    count = 0
-    while True:
-        try:
-            data = await session.receive()
-        except ConnectionError:
-            return
-        count += 1
-        restored = (session.cookie_echo or b"-").decode()
-        session.send_cookie(f"seen:{count}".encode())
-        await session.send(restored.encode() + b"|" + data)
 
 
 async def pool_element(stack: AsyncExitStack, network: MemoryNetwork, address: str,

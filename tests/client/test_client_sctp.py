@@ -9,10 +9,11 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+from clientkit import echo
 from registrar_host import serving
 
 from rserpool import _build_config
-from rserpool.aio.pool_element import PeerSession, PoolElement
+from rserpool.aio.pool_element import PoolElement
 from rserpool.aio.pool_user import PoolUser
 from rserpool.transport import SctpParameters, open_endpoint
 
@@ -20,18 +21,6 @@ LOCAL = "127.0.0.1"
 POOL = b"usrsctp-echo"
 FAST = SctpParameters(rto_initial_ms=100, rto_min_ms=50, rto_max_ms=200,
                       heartbeat_interval_ms=100, association_max_retransmissions=4)
-
-
-async def echo(session: PeerSession) -> None:
-    count = 0
-    while True:
-        try:
-            data = await session.receive()
-        except ConnectionError:
-            return
-        count += 1
-        session.send_cookie(f"seen:{count}".encode())
-        await session.send((session.cookie_echo or b"-") + b"|" + data)
 
 
 def require(backend: str) -> None:
