@@ -7,7 +7,10 @@ writes an eventfd, one thread doing every socket call. Reported as a ratio to th
 Round trips are measured with both ways of waiting for the answer, each the same on both
 sides: ``sleep`` (block in poll()/the event loop at once: the default) and ``busy-poll``
 (spin up to BUSY_POLL_US for usrsctp's upcall first: ``SctpParameters.busy_poll_us``, and
-``BUSY_POLL_US`` for the C program)."""
+``BUSY_POLL_US`` for the C program); and with both ways of taking messages: awaiting
+``receive()`` (a coroutine per message), or a callback that ``deliver_to`` hands each
+message as it is read and that answers with ``try_send``: what the C program does, and what
+rserpool's own drivers (registrar, PE, PU) use."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from rserpool import _build_config
-from rserpool.transport import Endpoint, Message, SctpParameters, open_endpoint
+from rserpool.transport import Endpoint, Event, Message, SctpParameters, open_endpoint
 
 pytestmark = pytest.mark.usrsctp
 C_SOURCE = Path(__file__).parent / "c" / "usrsctp_pingpong.c"
@@ -69,6 +72,8 @@ async def _pair_rate(mode: str, count: int, size: int, busy_poll_us: int
     ) as client:
         assoc = await client.connect([LOCAL], server.port)
         payload = bytes(size)
+        if mode == "rtt-callback":
+            return await _callback_rate(server, client, assoc, count, payload)
         if mode == "rtt":
             await client.send(assoc, payload, 1)
             first = await _next_message(server)
@@ -93,6 +98,34 @@ async def _pair_rate(mode: str, count: int, size: int, busy_poll_us: int
         return work / (time.perf_counter() - start), work / (time.process_time() - cpu)
 
 
+async def _callback_rate(server: Endpoint, client: Endpoint, assoc: int, count: int,
+                         payload: bytes) -> tuple[float, float]:
+    """Round trips between two ``deliver_to`` callbacks answering with ``try_send``."""
+    done = asyncio.get_running_loop().create_future()
+    left = count
+
+    def server_sink(event: Event) -> None:
+        if type(event) is Message and not server.try_send(event.assoc, payload, 1):
+            done.set_exception(RuntimeError("server send buffer full"))
+
+    def client_sink(event: Event) -> None:
+        nonlocal left
+        if type(event) is not Message:
+            return
+        left -= 1
+        if left == 0:
+            done.set_result(None)
+        elif not client.try_send(assoc, payload, 1):
+            done.set_exception(RuntimeError("client send buffer full"))
+
+    server.deliver_to(server_sink)  # type: ignore[attr-defined]
+    client.deliver_to(client_sink)  # type: ignore[attr-defined]
+    start, cpu = time.perf_counter(), time.process_time()
+    client.try_send(assoc, payload, 1)
+    await done
+    return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
+
+
 async def _next_message(endpoint: Endpoint) -> Message:
     while not isinstance(event := await endpoint.receive(), Message):
         pass
@@ -102,9 +135,10 @@ async def _next_message(endpoint: Endpoint) -> Message:
 @pytest.mark.parametrize(
     ("mode", "count", "size", "unit", "busy_poll_us"),
     [("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", 0),
+     ("rtt-callback", RTT_COUNT, RTT_SIZE, "round trips/s", 0),
      ("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", BUSY_POLL_US),
      ("bulk", BULK_COUNT, BULK_SIZE, "MB/s", 0)],
-    ids=["rtt-sleep", "rtt-busy-poll", "bulk"],
+    ids=["rtt-sleep", "rtt-callback-sleep", "rtt-busy-poll", "bulk"],
 )
 def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
     benchmark, c_pingpong: Path, mode: str, count: int, size: int, unit: str, busy_poll_us: int
@@ -114,7 +148,8 @@ def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
     rates: list[tuple[float, float]] = []
     benchmark.pedantic(
         lambda: rates.append(asyncio.run(_pair_rate(mode, count, size, busy_poll_us))),
-        setup=lambda: c_rates.append(c_rate(c_pingpong, mode, count, size, busy_poll_us)),
+        setup=lambda: c_rates.append(
+            c_rate(c_pingpong, mode.removesuffix("-callback"), count, size, busy_poll_us)),
         rounds=ROUNDS, iterations=1,
     )
     python, c = statistics.median(r[0] for r in rates), statistics.median(r[0] for r in c_rates)

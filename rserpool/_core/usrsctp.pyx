@@ -399,10 +399,16 @@ cdef class Socket:
     cdef unsigned char *buf
     cdef dict partial
     cdef readonly int family
+    cdef public object sink         # deliver(): called with each message, or None
+    cdef public long long scale     # deliver() numbers messages assoc * scale + offset
+    cdef public long long offset
 
     def __cinit__(self):
         self.so = NULL
         self.partial = {}
+        self.sink = None
+        self.scale = 1
+        self.offset = 0
         self.buf = <unsigned char *>malloc(RECV_BUFFER)
         # The box outlives the socket on purpose: a late upcall must never see freed memory.
         self.box = <wakeup *>malloc(sizeof(wakeup))
@@ -656,7 +662,7 @@ cdef class Socket:
         (SEND_FAILED, assoc, error, data, ppid, stream), (SHUTDOWN_EVENT, assoc)."""
         cdef object item
         while len(queue) < limit:
-            item = self._next()
+            item = self._next(1, 0)
             if item is None or type(item) is tuple:
                 return item
             queue.append(item)
@@ -702,9 +708,38 @@ cdef class Socket:
     def take(self):
         """The next complete ``Message`` or notification tuple (as ``pump`` returns
         them), or None if usrsctp has nothing complete right now."""
-        return self._next()
+        return self._next(1, 0)
 
-    cdef object _next(self):
+    def wake(self, Py_ssize_t limit):
+        """The eventfd reader's call: ``rearm()``, then ``deliver(limit)`` if a sink is
+        set (its result), else False."""
+        cdef uint64_t value = 0
+        if self.box.fd >= 0:
+            read(self.box.fd, &value, 8)
+        _clear_pending(self.box)
+        if self.sink is None:
+            return False
+        return self.deliver(limit)
+
+    def deliver(self, Py_ssize_t limit):
+        """Call ``self.sink(message)`` for each complete message, numbered
+        ``assoc * self.scale + self.offset``, while ``sink`` is set; stop at a notification
+        and return it, return None once usrsctp has nothing complete, or True after
+        ``limit`` messages (more may wait). An exception of the sink propagates: its
+        message counts as delivered."""
+        cdef object item
+        cdef Py_ssize_t count = 0
+        while self.sink is not None:
+            if count >= limit:
+                return True
+            item = self._next(self.scale, self.offset)
+            if item is None or type(item) is tuple:
+                return item
+            count += 1
+            self.sink(item)
+        return None
+
+    cdef object _next(self, long long scale, long long offset):
         cdef sctp_rcvinfo info
         cdef socklen_t infolen
         cdef unsigned int infotype
@@ -741,7 +776,8 @@ cdef class Socket:
                 if result is not None:
                     return result
                 continue
-            return new_message(info.rcv_assoc_id, chunk, ntohl(info.rcv_ppid), info.rcv_sid,
+            return new_message(info.rcv_assoc_id * scale + offset, chunk,
+                               ntohl(info.rcv_ppid), info.rcv_sid,
                                (info.rcv_flags & SCTP_UNORDERED) != 0)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import ipaddress
+import logging
 import os
 import socket
 import weakref
@@ -57,6 +59,8 @@ _ADDR_STATES = {
     6: PeerAddressState.CONFIRMED,
 }
 _T = TypeVar("_T")
+_BATCH = 256  # messages handed to a sink per wake-up before other tasks and timers run
+log = logging.getLogger(__name__)
 
 
 def _norm(address: str) -> str:
@@ -159,6 +163,8 @@ class UsrsctpEndpoint(Endpoint):
         self._peers: dict[int, tuple[list[str], int]] = {}
         self._closing = False
         self._monitoring = False
+        self._sink: Callable[[Event], None] | None = None
+        self._scale, self._offset = 1, 0
 
     # -- life cycle
 
@@ -192,6 +198,9 @@ class UsrsctpEndpoint(Endpoint):
             for address in self._addresses[1:]:
                 await self._bindx_add(address)
             self._sock.listen()
+            self._sock.sink, self._sock.scale, self._sock.offset = (
+                self._sink, self._scale, self._offset
+            )
             self._loop.add_reader(self._efd, self._on_wakeup)
             _OPEN.add(self)
         except OSError as exc:
@@ -513,9 +522,34 @@ class UsrsctpEndpoint(Endpoint):
             delay = min(delay * 2, _SEND_RETRY_MAX_S)
             sock = self._live()
 
+    def deliver_to(self, sink: Callable[[Event], None] | None, scale: int = 1,
+                   offset: int = 0) -> None:
+        """Hand every event to ``sink(event)`` as soon as it is read, in order, instead of
+        queueing it for ``receive()``: no queue, future or task switch per message, and
+        up to a batch of messages per wake-up. Events carry the association id
+        ``assoc * scale + offset`` (the numbering of an EndpointMux); calls still take the
+        endpoint's own ids. Events already queued go to the sink first; ``None`` queues them
+        for ``receive()`` again. While a sink is set, ``receive()`` gets nothing."""
+        self._sink, self._scale, self._offset = sink, scale, offset
+        queue = self._queue
+        while sink is not None and queue:
+            self._deliver(sink, queue.popleft())
+        if self._sock is not None:
+            self._sock.sink, self._sock.scale, self._sock.offset = sink, scale, offset
+            if self._loop is not None:  # what usrsctp holds already: read it soon
+                self._loop.call_soon(self._pump)
+
+    def _deliver(self, sink: Callable[[Event], None], event: Event) -> None:
+        if self._scale != 1 or self._offset:
+            event = dataclasses.replace(event, assoc=event.assoc * self._scale + self._offset)
+        try:
+            sink(event)
+        except Exception:  # one bad event must not stop the reading
+            log.exception("usrsctp endpoint: the event consumer failed")
+
     async def receive(self) -> Event:
         queue = self._queue
-        if not queue and (sock := self._sock) is not None:
+        if not queue and self._sink is None and (sock := self._sock) is not None:
             # usrsctp's thread has often queued the answer already: with nothing queued
             # before it, hand it over straight from the socket, without a round through the
             # event loop or the queue (the eventfd stays set and covers the rest).
@@ -534,8 +568,11 @@ class UsrsctpEndpoint(Endpoint):
             # so that the loop sleeps until usrsctp has something new instead of waking us
             # for nothing first. No upcall since the last reset: nothing to consume or read
             # (unless one comes while busy-polling, when that is asked for).
-            if sock.rearm(False) or (self._busy_poll_s and sock.await_upcall(self._busy_poll_s)
-                                     and sock.rearm(False)):
+            if self._sink is None and (
+                sock.rearm(False)
+                or (self._busy_poll_s and sock.await_upcall(self._busy_poll_s)
+                    and sock.rearm(False))
+            ):
                 self._pump()
                 if queue:
                     break
@@ -550,15 +587,65 @@ class UsrsctpEndpoint(Endpoint):
     # -- the event loop side
 
     def _on_wakeup(self) -> None:
-        if self._sock is not None:
-            self._sock.rearm()
-        self._pump()
-
-    def _pump(self) -> None:
-        """Read whatever usrsctp has (up to the queue limit) and wake blocked senders."""
         sock = self._sock
         if sock is None:
             return
+        if sock.sink is None:
+            sock.rearm()
+            self._pump()
+            return
+        self._read_to_sink(sock, wake=True)  # the hot path of a sink: reading done in C
+        if self._writers:
+            self._wake_writers()
+
+    def _pump(self) -> None:
+        """Read whatever usrsctp has (to the sink, or up to the queue limit) and wake
+        blocked senders."""
+        sock = self._sock
+        if sock is None:
+            return
+        if sock.sink is not None:
+            self._read_to_sink(sock)
+        else:
+            self._read_to_queue(sock)
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        writers, self._writers = self._writers, []
+        for fut in writers:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _read_to_sink(self, sock: _lib.Socket, wake: bool = False) -> None:
+        """Up to a batch of messages straight from usrsctp to the sink (numbered in C), and
+        the notifications among them through ``_notification``; ``wake``: rearm the eventfd
+        first. If more wait, the rest is read on the loop's next turn (usrsctp will not
+        poke the eventfd for them again)."""
+        sink = sock.sink
+        while sink is not None:
+            try:
+                note = sock.wake(_BATCH) if wake else sock.deliver(_BATCH)
+            except OSError as exc:
+                self._fail_all(TransportError(exc.errno or 0, "receive failed"))
+                return
+            except Exception:  # the sink failed on one message: go on with the next
+                log.exception("usrsctp endpoint: the event consumer failed")
+                wake = False
+                continue
+            wake = False
+            if note is None:
+                return
+            if note is True:
+                if self._loop is not None:
+                    self._loop.call_soon(self._pump)
+                return
+            event = self._notification(note)  # type: ignore[arg-type]
+            if event is not None:
+                self._deliver(sink, event)
+            if sock.sink is not sink:  # changed by the sink: deliver_to reads the rest
+                return
+
+    def _read_to_queue(self, sock: _lib.Socket) -> None:
         queue = self._queue
         before = len(queue)
         limit = 1 << 62 if self._closing else self.params.receive_queue
@@ -574,11 +661,6 @@ class UsrsctpEndpoint(Endpoint):
         if len(queue) > before and self._readers:
             readers, self._readers = self._readers, []
             for fut in readers:
-                if not fut.done():
-                    fut.set_result(None)
-        if self._writers:
-            writers, self._writers = self._writers, []
-            for fut in writers:
                 if not fut.done():
                     fut.set_result(None)
 
