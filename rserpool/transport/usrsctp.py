@@ -594,7 +594,15 @@ class UsrsctpEndpoint(Endpoint):
             sock.rearm()
             self._pump()
             return
-        self._read_to_sink(sock, wake=True)  # the hot path of a sink: reading done in C
+        try:  # the hot path of a sink: rearm, and every message to it, in C
+            note = sock.wake(_BATCH)
+        except OSError:
+            note = False  # _read_to_sink meets the error again and reports it
+        except Exception:
+            log.exception("usrsctp endpoint: the event consumer failed")
+            note = False
+        if note is not None:
+            self._read_to_sink(sock, note)
         if self._writers:
             self._wake_writers()
 
@@ -605,7 +613,7 @@ class UsrsctpEndpoint(Endpoint):
         if sock is None:
             return
         if sock.sink is not None:
-            self._read_to_sink(sock)
+            self._read_to_sink(sock, False)
         else:
             self._read_to_queue(sock)
         self._wake_writers()
@@ -616,34 +624,31 @@ class UsrsctpEndpoint(Endpoint):
             if not fut.done():
                 fut.set_result(None)
 
-    def _read_to_sink(self, sock: _lib.Socket, wake: bool = False) -> None:
-        """Up to a batch of messages straight from usrsctp to the sink (numbered in C), and
-        the notifications among them through ``_notification``; ``wake``: rearm the eventfd
-        first. If more wait, the rest is read on the loop's next turn (usrsctp will not
-        poke the eventfd for them again)."""
+    def _read_to_sink(self, sock: _lib.Socket, note: tuple[Any, ...] | bool | None) -> None:
+        """Go on from ``note`` (what ``Socket.deliver`` returned; False: nothing read yet):
+        messages straight from usrsctp to the sink (numbered in C), notifications through
+        ``_notification``, up to a batch; if more wait, the rest is read on the loop's next
+        turn (usrsctp will not poke the eventfd for them again)."""
         sink = sock.sink
-        while sink is not None:
+        while sink is not None and note is not None:
+            if note is True:
+                if self._loop is not None:
+                    self._loop.call_soon(self._pump)
+                return
+            if note is not False:
+                event = self._notification(note)
+                if event is not None:
+                    self._deliver(sink, event)
+                if sock.sink is not sink:  # changed by the sink: deliver_to reads the rest
+                    return
             try:
-                note = sock.wake(_BATCH) if wake else sock.deliver(_BATCH)
+                note = sock.deliver(_BATCH)
             except OSError as exc:
                 self._fail_all(TransportError(exc.errno or 0, "receive failed"))
                 return
             except Exception:  # the sink failed on one message: go on with the next
                 log.exception("usrsctp endpoint: the event consumer failed")
-                wake = False
-                continue
-            wake = False
-            if note is None:
-                return
-            if note is True:
-                if self._loop is not None:
-                    self._loop.call_soon(self._pump)
-                return
-            event = self._notification(note)  # type: ignore[arg-type]
-            if event is not None:
-                self._deliver(sink, event)
-            if sock.sink is not sink:  # changed by the sink: deliver_to reads the rest
-                return
+                note = False
 
     def _read_to_queue(self, sock: _lib.Socket) -> None:
         queue = self._queue
