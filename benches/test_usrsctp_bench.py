@@ -20,7 +20,9 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,6 +30,7 @@ from rserpool import _build_config
 from rserpool.transport import Endpoint, Event, Message, SctpParameters, open_endpoint
 
 pytestmark = pytest.mark.usrsctp
+_T = TypeVar("_T")
 C_SOURCE = Path(__file__).parent / "c" / "usrsctp_pingpong.c"
 LOCAL = "127.0.0.1"
 RTT_COUNT, RTT_SIZE = 5000, 100
@@ -132,22 +135,34 @@ async def _next_message(endpoint: Endpoint) -> Message:
     return event
 
 
+def _runner(loop: str) -> Callable[[Coroutine[Any, Any, _T]], _T]:
+    """asyncio.run, or uvloop.run for ``loop == "uvloop"`` (skips if it is missing)."""
+    if loop == "asyncio":
+        return asyncio.run
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (a test extra)")
+    return uvloop.run  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize(
-    ("mode", "count", "size", "unit", "busy_poll_us"),
-    [("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", 0),
-     ("rtt-callback", RTT_COUNT, RTT_SIZE, "round trips/s", 0),
-     ("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", BUSY_POLL_US),
-     ("bulk", BULK_COUNT, BULK_SIZE, "MB/s", 0)],
-    ids=["rtt-sleep", "rtt-callback-sleep", "rtt-busy-poll", "bulk"],
+    ("mode", "count", "size", "unit", "busy_poll_us", "loop"),
+    [("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", 0, "asyncio"),
+     ("rtt-callback", RTT_COUNT, RTT_SIZE, "round trips/s", 0, "asyncio"),
+     ("rtt-callback", RTT_COUNT, RTT_SIZE, "round trips/s", 0, "uvloop"),
+     ("rtt", RTT_COUNT, RTT_SIZE, "round trips/s", BUSY_POLL_US, "asyncio"),
+     ("bulk", BULK_COUNT, BULK_SIZE, "MB/s", 0, "asyncio")],
+    ids=["rtt-sleep", "rtt-callback-sleep", "rtt-callback-sleep-uvloop", "rtt-busy-poll",
+         "bulk"],
 )
 def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
-    benchmark, c_pingpong: Path, mode: str, count: int, size: int, unit: str, busy_poll_us: int
+    benchmark, c_pingpong: Path, mode: str, count: int, size: int, unit: str, busy_poll_us: int,
+    loop: str,
 ) -> None:
     # C and Python rounds alternate so that load from other processes hits both alike.
+    run = _runner(loop)
     c_rates: list[tuple[float, float]] = []
     rates: list[tuple[float, float]] = []
     benchmark.pedantic(
-        lambda: rates.append(asyncio.run(_pair_rate(mode, count, size, busy_poll_us))),
+        lambda: rates.append(run(_pair_rate(mode, count, size, busy_poll_us))),
         setup=lambda: c_rates.append(
             c_rate(c_pingpong, mode.removesuffix("-callback"), count, size, busy_poll_us)),
         rounds=ROUNDS, iterations=1,
@@ -160,8 +175,8 @@ def test_usrsctp_vs_c(  # type: ignore[no-untyped-def]
         "python_per_cpu_s": python_cpu, "c_per_cpu_s": c_cpu, "cpu_ratio": python_cpu / c_cpu,
     })
     waiting = f"busy-poll {busy_poll_us} us" if busy_poll_us else "sleep"
-    benchmark.extra_info["waiting"] = waiting
-    print(f"\nusrsctp {mode} ({size} B, waiting: {waiting}), target >= 80% of C:\n"
+    benchmark.extra_info.update(waiting=waiting, loop=loop)
+    print(f"\nusrsctp {mode} ({size} B, waiting: {waiting}, {loop} loop), target >= 80% of C:\n"
           f"  wall: rserpool {python:,.0f} {unit}, C {c:,.0f}, ratio {python / c:.0%}"
           f" (rounds {[round(r[0]) for r in rates]} vs {[round(r[0]) for r in c_rates]})\n"
           f"  per CPU second: rserpool {python_cpu:,.0f}, C {c_cpu:,.0f}, "

@@ -5,21 +5,46 @@ monitor is off, so it never hears of addresses added or removed later, and then
 ``bindx(ADD)`` of a new address fails and a removed one stays usable in its eyes. While at
 least one endpoint is open, ``AddressMonitor`` listens to rtnetlink address events on the
 event loop and tells usrsctp (``sctp_add_addr_to_vrf`` / ``sctp_del_addr_from_vrf``).
+The netlink sockets are plain sockets watched with ``add_reader`` (pyroute2 only parses
+and builds the messages), so any asyncio loop serves, uvloop included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 from typing import Any
+
+from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+from pyroute2.netlink.rtnl import RTM_GETADDR, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+log = logging.getLogger(__name__)
 
 # usrsctp deletes an address only when told the interface it was added with: remember it.
 Interface = tuple[int, str]
 # (added, address, ifindex, ifname): called on the event loop after usrsctp was told.
 Listener = Callable[[bool, str, int, str], None]
+_RECV_SIZE = 1 << 16
+
+
+def _netlink_socket(groups: int = 0) -> socket.socket:
+    """A non-blocking rtnetlink socket, subscribed to ``groups``."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                         socket.NETLINK_ROUTE)
+    try:
+        sock.bind((0, groups))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _address_of(msg: Any) -> str | None:
@@ -35,16 +60,28 @@ def _address_of(msg: Any) -> str | None:
 
 async def host_addresses() -> dict[str, Interface]:
     """Every usable local address of the host: address -> (ifindex, ifname)."""
-    from pyroute2 import AsyncIPRoute
-
+    loop = asyncio.get_running_loop()
+    request = ifaddrmsg()
+    request["header"]["type"] = RTM_GETADDR
+    request["header"]["flags"] = NLM_F_REQUEST | NLM_F_DUMP
+    request["header"]["sequence_number"] = 1
+    request.encode()
     found: dict[str, Interface] = {}
-    async with AsyncIPRoute() as ipr:
-        async for msg in await ipr.get_addr():
-            address = _address_of(msg)
-            if address is not None:
-                index = int(msg["index"])
-                found[address] = (index, socket.if_indextoname(index))
-    return found
+    marshal = MarshalRtnl()
+    with _netlink_socket() as sock:
+        await loop.sock_sendall(sock, request.data)
+        while True:
+            for msg in marshal.parse(await loop.sock_recv(sock, _RECV_SIZE)):
+                kind = msg["header"]["type"]
+                if kind == NLMSG_DONE:
+                    return found
+                if kind == NLMSG_ERROR:
+                    code = -msg["error"] if msg["error"] else errno.EIO
+                    raise OSError(code, f"netlink address dump failed: {errno.errorcode.get(code)}")
+                address = _address_of(msg)
+                if address is not None:
+                    index = int(msg["index"])
+                    found[address] = (index, socket.if_indextoname(index))
 
 
 class AddressMonitor:
@@ -120,26 +157,36 @@ class AddressMonitor:
             listener(added, address, *where)
 
     async def _run(self, ready: asyncio.Future[None]) -> None:
-        from pyroute2 import AsyncIPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR
-
+        loop = asyncio.get_running_loop()
+        marshal = MarshalRtnl()
         try:
-            async with AsyncIPRoute() as ipr:
+            with _netlink_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR) as sock:
                 # Subscribe first, then compare with a dump: no change falls in between.
-                await ipr.bind(groups=RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
-                current = await host_addresses()
-                for address in set(self._known) - set(current):
-                    self._removed(address)
-                for address, where in current.items():
-                    self._added(address, where)
+                await self._resync()
                 ready.set_result(None)
                 while True:
-                    async for msg in ipr.get():
+                    try:
+                        data = await loop.sock_recv(sock, _RECV_SIZE)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOBUFS:
+                            raise
+                        log.warning("netlink address events were lost: reading them again")
+                        await self._resync()
+                        continue
+                    for msg in marshal.parse(data):
                         self._event(msg)
         except BaseException as exc:
             if not ready.done():
                 ready.set_exception(exc)
             raise
+
+    async def _resync(self) -> None:
+        """Make usrsctp's list the host's addresses (a dump)."""
+        current = await host_addresses()
+        for address in set(self._known) - set(current):
+            self._removed(address)
+        for address, where in current.items():
+            self._added(address, where)
 
     def _event(self, msg: Any) -> None:
         address = _address_of(msg)

@@ -148,3 +148,33 @@ def test_withdrawing_the_sink_from_inside_it_queues_the_rest_for_receive() -> No
             assert got == sent[:41] and rest == sent[41:]
 
     run(main())
+
+
+def test_endpoints_and_sinks_work_on_uvloop() -> None:
+    """Nothing ties the usrsctp backend to the stdlib loop: its address monitor (netlink),
+    the eventfd wake-ups, ``receive()`` and ``deliver_to`` all run on uvloop too."""
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (a test extra)")
+
+    async def main() -> None:
+        assert "uvloop" in type(asyncio.get_running_loop()).__module__
+        async with open_endpoint("usrsctp", [LOCAL]) as server, open_endpoint(
+            "usrsctp", [LOCAL]
+        ) as client:
+            assoc = await client.connect([LOCAL], server.port)
+            await client.send(assoc, b"to receive()", 7)
+            first = await next_message(server)
+            assert first.data == b"to receive()"
+            answered: list[bytes] = []
+
+            def answer(event: Event) -> None:
+                if isinstance(event, Message):
+                    answered.append(event.data)
+                    assert server.try_send(event.assoc, event.data.upper(), 8)
+
+            server.deliver_to(answer)
+            for word in (b"one", b"two", b"three"):
+                await client.send(assoc, word, 7)
+                assert (await next_message(client)).data == word.upper()
+            assert answered == [b"one", b"two", b"three"]
+
+    uvloop.run(asyncio.wait_for(main(), 60))
