@@ -3,7 +3,9 @@
 # and finding the slot where a running sum crosses r are O(log n): the walk over block sums
 # touches an array 16 times smaller than the slots (it stays in the CPU caches), then one
 # block of 16 values (one cache line) is scanned.
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Free
+
+from rserpool._core.hugemem cimport huge_realloc
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memset
 
@@ -41,13 +43,13 @@ cdef inline int fen_reserve(Fenwick* f, Py_ssize_t slots) except -1:
         return 0
     while blocks << FEN_SHIFT < slots:
         blocks *= 2
-    values = <uint32_t*>PyMem_Realloc(f.slots, (blocks << FEN_SHIFT) * sizeof(uint32_t))
+    values = <uint32_t*>huge_realloc(f.slots, (blocks << FEN_SHIFT) * sizeof(uint32_t))
     if values == NULL:
         raise MemoryError()
     memset(values + (f.blocks << FEN_SHIFT), 0,
            ((blocks - f.blocks) << FEN_SHIFT) * sizeof(uint32_t))
     f.slots = values
-    sums = <uint64_t*>PyMem_Realloc(f.sums, (blocks + 1) * sizeof(uint64_t))
+    sums = <uint64_t*>huge_realloc(f.sums, (blocks + 1) * sizeof(uint64_t))
     if sums == NULL:
         raise MemoryError()
     memset(sums + f.blocks + 1, 0, (blocks - f.blocks) * sizeof(uint64_t))

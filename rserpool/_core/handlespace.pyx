@@ -32,6 +32,7 @@ from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
 
 from rserpool._core.fenwick cimport Fenwick, fen_change, fen_find, fen_free, fen_init, fen_reserve, fen_set
+from rserpool._core.hugemem cimport Block, block_data, block_data_size, block_free, block_new, huge_realloc
 from rserpool._core.hashmap cimport (
     Map,
     map_delete,
@@ -119,7 +120,8 @@ DEFAULT_MAX_ADDRESSES = C_MAX_ADDRESSES     # the limit of the codec
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
     SELECT_STACK = 16           # picks that select keeps on the C stack
-    SPARE_NODES = 4096          # freed PE records kept for reuse (saves allocator work)
+    FIRST_BLOCK_NODES = 64      # PE records in the first block; each next one doubles
+    MAX_BLOCK_BYTES = 4 << 20   # blocks stop growing here (2 MiB huge pages inside)
     TIMER_LIFETIME = 1          # TimerCode.LIFETIME
 
 
@@ -326,7 +328,7 @@ cdef int _group_join(Map* groups, uint64_t key, PENode* n, int which) except -1:
     cdef Py_ssize_t capacity
     if g.size == g.capacity:
         capacity = g.capacity * 2 if g.capacity else 4
-        grown = <PENode**>PyMem_Realloc(g.items, capacity * sizeof(PENode*))
+        grown = <PENode**>huge_realloc(g.items, capacity * sizeof(PENode*))
         if grown == NULL:
             if g.size == 0:
                 _group_drop(groups, g)
@@ -391,7 +393,10 @@ cdef class Handlespace:
     cdef bint _pool_order_stale
     cdef TimerHeap _timers
     cdef PENode* _spare          # freed PE records for reuse, linked through `element`
-    cdef Py_ssize_t _spare_count
+    cdef Block* _blocks          # blocks the PE records are carved from, newest first
+    cdef PENode* _fresh          # the newest block's records not handed out yet
+    cdef PENode* _fresh_end
+    cdef Py_ssize_t _block_nodes  # records in the next block
     cdef Py_ssize_t _size
     cdef uint64_t _checksum_sum
     cdef uint64_t _rng           # xorshift64* state for randomized selection
@@ -409,7 +414,10 @@ cdef class Handlespace:
         self._pool_order_size = 0
         self._pool_order_stale = True
         self._spare = NULL
-        self._spare_count = 0
+        self._blocks = NULL
+        self._fresh = NULL
+        self._fresh_end = NULL
+        self._block_nodes = FIRST_BLOCK_NODES
 
     def __init__(self, seed=None, *, max_pools=DEFAULT_MAX_POOLS,
                  max_elements_per_pool=DEFAULT_MAX_ELEMENTS_PER_POOL,
@@ -428,19 +436,18 @@ cdef class Handlespace:
     def __dealloc__(self):
         cdef Py_ssize_t i, j
         cdef PoolRec* pool
-        cdef PENode* n
+        cdef Block* block
         for i in range(self._pools.mask + 1):
             pool = <PoolRec*>self._pools.cells[i].value
             if pool == NULL:
                 continue
             for j in range(pool.size):
                 Py_DECREF(<object>pool.members[j].element)
-                PyMem_Free(pool.members[j].node)
             _release_pool(pool)     # no map_delete: that would shift cells under this loop
-        while self._spare != NULL:
-            n = self._spare
-            self._spare = <PENode*>n.element
-            PyMem_Free(n)
+        while self._blocks != NULL:
+            block = self._blocks
+            self._blocks = <Block*>block.next
+            block_free(block)
         map_free(&self._pools)
         map_free(&self._pes)
         _groups_free(&self._owners)
@@ -451,25 +458,37 @@ cdef class Handlespace:
     # -------------------------------------------------------------- PE records
 
     cdef PENode* _new_node(self) except NULL:
-        """A zeroed PE record, recently freed if there is one (likely still in the caches)."""
+        """A zeroed PE record: a freed one if any (likely still in the caches), else the next
+        of the newest block. Records live in blocks of up to 4 MiB on huge pages (see
+        hugemem.pxd), so that the records an operation touches share few TLB entries;
+        blocks are kept, and their records reused, until the handlespace goes."""
         cdef PENode* n = self._spare
         if n != NULL:
             self._spare = <PENode*>n.element
-            self._spare_count -= 1
         else:
-            n = <PENode*>PyMem_Malloc(sizeof(PENode))
-            if n == NULL:
-                raise MemoryError()
+            if self._fresh == self._fresh_end:
+                self._new_block()
+            n = self._fresh
+            self._fresh += 1
         memset(n, 0, sizeof(PENode))
         return n
 
+    cdef int _new_block(self) except -1:
+        cdef Py_ssize_t count = self._block_nodes
+        cdef Block* block = block_new(count * sizeof(PENode))
+        if block == NULL:
+            raise MemoryError()
+        block.next = self._blocks
+        self._blocks = block
+        self._fresh = <PENode*>block_data(block)
+        self._fresh_end = self._fresh + block_data_size(block) // sizeof(PENode)
+        if (2 * count + 1) * sizeof(PENode) <= MAX_BLOCK_BYTES:
+            self._block_nodes = 2 * count
+        return 0
+
     cdef void _free_node(self, PENode* n) noexcept:
-        if self._spare_count < SPARE_NODES:
-            n.element = <PyObject*>self._spare
-            self._spare = n
-            self._spare_count += 1
-        else:
-            PyMem_Free(n)
+        n.element = <PyObject*>self._spare
+        self._spare = n
 
     # -------------------------------------------------------------- pools
 
@@ -565,7 +584,7 @@ cdef class Handlespace:
         cdef Py_ssize_t capacity
         if pool.size == pool.capacity:
             capacity = pool.capacity * 2 if pool.capacity else 8
-            grown = <Member*>PyMem_Realloc(pool.members, capacity * sizeof(Member))
+            grown = <Member*>huge_realloc(pool.members, capacity * sizeof(Member))
             if grown == NULL:
                 raise MemoryError()
             pool.members = grown

@@ -2,7 +2,7 @@
 # backward-shift deletion (no tombstones). Keys are stored in the table, so a lookup touches
 # one or two cache lines. Several entries may share a key if the caller tells them apart by
 # their value (map_delete takes the value too).
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from rserpool._core.hugemem cimport Block, block_data, block_free, block_new
 from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
@@ -14,7 +14,8 @@ cdef struct Entry:
 
 
 cdef struct Map:
-    Entry* cells
+    Entry* cells                # in `block` (huge pages once it is big, see hugemem.pxd)
+    Block* block
     Py_ssize_t mask             # size - 1 (size a power of two), or -1 before first use
     Py_ssize_t used
 
@@ -26,12 +27,14 @@ cdef inline uint64_t map_hash(uint64_t k1, uint64_t k2) noexcept nogil:
 
 cdef inline void map_init(Map* m) noexcept nogil:
     m.cells = NULL
+    m.block = NULL
     m.mask = -1
     m.used = 0
 
 
 cdef inline void map_free(Map* m) noexcept:
-    PyMem_Free(m.cells)
+    if m.block != NULL:
+        block_free(m.block)
     map_init(m)
 
 
@@ -66,19 +69,23 @@ cdef inline int map_put(Map* m, uint64_t k1, uint64_t k2, void* value) except -1
     cdef Py_ssize_t old_size = m.mask + 1
     cdef Py_ssize_t size
     cdef Entry* old = m.cells
+    cdef Block* old_block = m.block
+    cdef Block* block
     cdef Py_ssize_t i
     if (m.used + 1) * 2 > old_size:
         size = old_size * 2 if old_size else 16
-        m.cells = <Entry*>PyMem_Malloc(size * sizeof(Entry))
-        if m.cells == NULL:
-            m.cells = old
+        block = block_new(size * sizeof(Entry))
+        if block == NULL:
             raise MemoryError()
+        m.block = block
+        m.cells = <Entry*>block_data(block)
         memset(m.cells, 0, size * sizeof(Entry))
         m.mask = size - 1
         for i in range(old_size):
             if old[i].value != NULL:
                 _map_place(m, old[i].k1, old[i].k2, old[i].value)
-        PyMem_Free(old)
+        if old_block != NULL:
+            block_free(old_block)
     _map_place(m, k1, k2, value)
     m.used += 1
     return 0

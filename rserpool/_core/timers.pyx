@@ -8,6 +8,8 @@ its PE nodes and uses the heap functions directly (see timers.pxd).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+
+from rserpool._core.hugemem cimport huge_realloc
 from cpython.object cimport PyObject, PyObject_Hash, PyObject_RichCompareBool, Py_EQ
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport uint64_t
@@ -110,7 +112,7 @@ cdef int heap_schedule_slow(TimerHeap* heap, TimerSlot* slot, double deadline) e
         return 0
     if heap.size == heap.capacity:
         capacity = heap.capacity * 2 if heap.capacity else 64
-        grown = <HeapEntry*>PyMem_Realloc(heap.items, capacity * sizeof(HeapEntry))
+        grown = <HeapEntry*>huge_realloc(heap.items, capacity * sizeof(HeapEntry))
         if grown == NULL:
             raise MemoryError()
         heap.items = grown
