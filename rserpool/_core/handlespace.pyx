@@ -10,6 +10,10 @@ views (PEs by id, pools by handle, a registrar's PEs) are built when first asked
 a change. The registered `wire.PoolElement` object is kept by reference; the policy values
 the structures need are copied into the record at registration.
 
+Memory: PE records are carved from blocks (2 MiB-aligned mappings on transparent huge pages
+once they are big, see hugemem.pxd; so is the PE map), and a deregistered PE's record is
+reused by the next registration; blocks are given back when the handlespace goes.
+
 PE checksum (RFC 5353): each PE contributes the 16-bit big-endian words of its pool handle
 (an odd last byte padded with a zero byte) and of its 32-bit PE identifier; the checksum is
 the ones' complement of the ones'-complement sum of all contributions. It is kept
