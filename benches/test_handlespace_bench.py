@@ -134,6 +134,15 @@ def test_operation(benchmark: Any, workload: tuple, op: str, impl: str) -> None:
     run(benchmark, workload, impl, op)
 
 
+def huge_pages_mode() -> str:
+    """The kernel's THP mode: [always], [madvise] (both serve rserpool) or [never]."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as mode:
+            return mode.read().strip()
+    except OSError:
+        return "not available"
+
+
 def rss() -> int:
     """Resident set size in bytes (Linux), or 0 where /proc is missing."""
     try:
@@ -173,6 +182,7 @@ def report(bench_summary: list[str]) -> Iterator[None]:
         return
     write("handlespace: us/op, fastest of the rounds (cython | baseline | ratio)"
           "   targets at 100k: <= 2 us, >= 10x")
+    write(f"  transparent huge pages (PE records, PE map): {huge_pages_mode()}")
     for config in CONFIGS:
         for policy in POLICIES:
             cells = []
