@@ -10,8 +10,8 @@ views (PEs by id, pools by handle, a registrar's PEs) are built when first asked
 a change. The registered `wire.PoolElement` object is kept by reference; the policy values
 the structures need are copied into the record at registration.
 
-Memory: PE records are carved from blocks (2 MiB-aligned mappings on transparent huge pages
-once they are big, see hugemem.pxd; so is the PE map), and a deregistered PE's record is
+Memory: PE and pool records are carved from blocks (2 MiB-aligned mappings on transparent
+huge pages once they are big, see hugemem.pxd; so is the PE map), and a freed record is
 reused by the next registration; blocks are given back when the handlespace goes.
 
 PE checksum (RFC 5353): each PE contributes the 16-bit big-endian words of its pool handle
@@ -36,7 +36,7 @@ from libc.stdlib cimport qsort
 from libc.string cimport memcmp, memcpy, memset
 
 from rserpool._core.fenwick cimport Fenwick, fen_change, fen_find, fen_free, fen_init, fen_reserve, fen_set
-from rserpool._core.hugemem cimport Block, block_data, block_data_size, block_free, block_new, huge_realloc
+from rserpool._core.hugemem cimport Slab, huge_realloc, slab_alloc, slab_free, slab_init, slab_release
 from rserpool._core.hashmap cimport (
     Map,
     map_delete,
@@ -124,8 +124,6 @@ DEFAULT_MAX_ADDRESSES = C_MAX_ADDRESSES     # the limit of the codec
 cdef enum:
     REJECTION_TRIES = 8         # redraws before a randomized pick excludes earlier picks
     SELECT_STACK = 16           # picks that select keeps on the C stack
-    FIRST_BLOCK_NODES = 64      # PE records in the first block; each next one doubles
-    MAX_BLOCK_BYTES = 4 << 20   # blocks stop growing here (2 MiB huge pages inside)
     TIMER_LIFETIME = 1          # TimerCode.LIFETIME
 
 
@@ -278,14 +276,14 @@ cdef inline void _ring_remove(PoolRec* pool, PENode* n) noexcept nogil:
 
 
 cdef void _release_pool(PoolRec* pool) noexcept:
-    """Free an (emptied) pool record and drop its references."""
+    """Free what an (emptied) pool record holds and drop its references (the record itself
+    goes back to the pool slab)."""
     PyMem_Free(pool.members)
     PyMem_Free(pool.by_id)
     fen_free(&pool.values)
     bt_free(&pool.selection)
     Py_DECREF(<object>pool.handle)
     Py_DECREF(<object>pool.transport_class)
-    PyMem_Free(pool)
 
 
 cdef Group* _group_get(Map* groups, uint64_t key) except NULL:
@@ -396,11 +394,8 @@ cdef class Handlespace:
     cdef Py_ssize_t _pool_order_size
     cdef bint _pool_order_stale
     cdef TimerHeap _timers
-    cdef PENode* _spare          # freed PE records for reuse, linked through `element`
-    cdef Block* _blocks          # blocks the PE records are carved from, newest first
-    cdef PENode* _fresh          # the newest block's records not handed out yet
-    cdef PENode* _fresh_end
-    cdef Py_ssize_t _block_nodes  # records in the next block
+    cdef Slab _node_slab         # PE records
+    cdef Slab _pool_slab         # pool records
     cdef Py_ssize_t _size
     cdef uint64_t _checksum_sum
     cdef uint64_t _rng           # xorshift64* state for randomized selection
@@ -417,11 +412,8 @@ cdef class Handlespace:
         self._pool_order = NULL
         self._pool_order_size = 0
         self._pool_order_stale = True
-        self._spare = NULL
-        self._blocks = NULL
-        self._fresh = NULL
-        self._fresh_end = NULL
-        self._block_nodes = FIRST_BLOCK_NODES
+        slab_init(&self._node_slab, sizeof(PENode))
+        slab_init(&self._pool_slab, sizeof(PoolRec))
 
     def __init__(self, seed=None, *, max_pools=DEFAULT_MAX_POOLS,
                  max_elements_per_pool=DEFAULT_MAX_ELEMENTS_PER_POOL,
@@ -440,7 +432,6 @@ cdef class Handlespace:
     def __dealloc__(self):
         cdef Py_ssize_t i, j
         cdef PoolRec* pool
-        cdef Block* block
         for i in range(self._pools.mask + 1):
             pool = <PoolRec*>self._pools.cells[i].value
             if pool == NULL:
@@ -448,10 +439,8 @@ cdef class Handlespace:
             for j in range(pool.size):
                 Py_DECREF(<object>pool.members[j].element)
             _release_pool(pool)     # no map_delete: that would shift cells under this loop
-        while self._blocks != NULL:
-            block = self._blocks
-            self._blocks = <Block*>block.next
-            block_free(block)
+        slab_release(&self._node_slab)
+        slab_release(&self._pool_slab)
         map_free(&self._pools)
         map_free(&self._pes)
         _groups_free(&self._owners)
@@ -460,39 +449,6 @@ cdef class Handlespace:
         heap_free(&self._timers)
 
     # -------------------------------------------------------------- PE records
-
-    cdef PENode* _new_node(self) except NULL:
-        """A zeroed PE record: a freed one if any (likely still in the caches), else the next
-        of the newest block. Records live in blocks of up to 4 MiB on huge pages (see
-        hugemem.pxd), so that the records an operation touches share few TLB entries;
-        blocks are kept, and their records reused, until the handlespace goes."""
-        cdef PENode* n = self._spare
-        if n != NULL:
-            self._spare = <PENode*>n.element
-        else:
-            if self._fresh == self._fresh_end:
-                self._new_block()
-            n = self._fresh
-            self._fresh += 1
-        memset(n, 0, sizeof(PENode))
-        return n
-
-    cdef int _new_block(self) except -1:
-        cdef Py_ssize_t count = self._block_nodes
-        cdef Block* block = block_new(count * sizeof(PENode))
-        if block == NULL:
-            raise MemoryError()
-        block.next = self._blocks
-        self._blocks = block
-        self._fresh = <PENode*>block_data(block)
-        self._fresh_end = self._fresh + block_data_size(block) // sizeof(PENode)
-        if (2 * count + 1) * sizeof(PENode) <= MAX_BLOCK_BYTES:
-            self._block_nodes = 2 * count
-        return 0
-
-    cdef void _free_node(self, PENode* n) noexcept:
-        n.element = <PyObject*>self._spare
-        self._spare = n
 
     # -------------------------------------------------------------- pools
 
@@ -548,15 +504,12 @@ cdef class Handlespace:
     cdef PoolRec* _new_pool(self, bytes handle, uint32_t policy_type, int randomized,
                             object transport_class, uint16_t transport_type,
                             int transport_use) except NULL:
-        cdef PoolRec* pool = <PoolRec*>PyMem_Malloc(sizeof(PoolRec))
-        if pool == NULL:
-            raise MemoryError()
-        memset(pool, 0, sizeof(PoolRec))
+        cdef PoolRec* pool = <PoolRec*>slab_alloc(&self._pool_slab)
         pool.hash = PyObject_Hash(handle)
         try:
             map_put(&self._pools, <uint64_t>pool.hash, 0, pool)
         except MemoryError:
-            PyMem_Free(pool)
+            slab_free(&self._pool_slab, pool)
             raise
         Py_INCREF(handle)
         pool.handle = <PyObject*>handle
@@ -580,6 +533,7 @@ cdef class Handlespace:
     cdef void _free_pool(self, PoolRec* pool) noexcept:
         map_delete(&self._pools, <uint64_t>pool.hash, 0, pool)
         _release_pool(pool)
+        slab_free(&self._pool_slab, pool)
         self._pool_order_stale = True
 
     cdef int _add_member(self, PoolRec* pool, PENode* n, uint32_t value) except -1:
@@ -694,7 +648,7 @@ cdef class Handlespace:
         self._checksum_sum -= n.checksum
         self._size -= 1
         Py_DECREF(element)
-        self._free_node(n)
+        slab_free(&self._node_slab, n)
         if pool.size == 0:
             self._free_pool(pool)
         return element
@@ -814,14 +768,14 @@ cdef class Handlespace:
             heap_schedule(&self._timers, &n.timer, now + life / 1000.0)
             return False
 
-        n = self._new_node()
+        n = <PENode*>slab_alloc(&self._node_slab)
         if pool == NULL:
             try:
                 pool = self._new_pool(pool_handle, policy_type, randomized,
                                       type(element.user_transport), f.transport_type,
                                       transport_use)
             except BaseException:
-                self._free_node(n)
+                slab_free(&self._node_slab, n)
                 raise
         n.pool = pool
         n.pe_id = pe_id
@@ -846,7 +800,7 @@ cdef class Handlespace:
                 map_delete(&self._pes, <uint64_t>pool.hash, pe_id, n)
                 raise
         except BaseException:
-            self._free_node(n)
+            slab_free(&self._node_slab, n)
             if pool.size == 0:
                 self._free_pool(pool)
             raise

@@ -1,11 +1,14 @@
-# Big arrays on transparent huge pages, where the kernel offers them (Linux, THP "madvise"
-# or "always"). A handlespace of 100k PEs touches a few records per operation scattered over
-# tens of MB: with 4 KiB pages nearly every one of those touches also misses the TLB, and
-# the page walks cost about as much as the cache misses. Memory still comes from PyMem (so
-# tracemalloc sees it); only the 2 MiB-aligned interior of a block of 2 MiB or more is
-# advised, before it is first written. Elsewhere (or with THP off) nothing changes.
+# Memory for the handlespace's big structures on transparent huge pages where the kernel
+# offers them (Linux, THP "madvise" or "always"; elsewhere plain memory). At 100k PEs an
+# operation touches a few records scattered over tens of MB: with 4 KiB pages nearly each
+# of those touches also misses the TLB, and the page walks cost about as much as the cache
+# misses. Records (Slab) and the PE map live in Blocks: a big one is its own 2 MiB-aligned
+# mapping, advised before it is first written and tracked for tracemalloc by hand; small
+# ones come from PyMem. Arrays that grow by realloc (huge_realloc) stay PyMem blocks with
+# only their 2 MiB-aligned interior advised.
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport uintptr_t
+from libc.string cimport memset
 
 
 cdef extern from *:
@@ -111,3 +114,67 @@ cdef inline void* huge_realloc(void* old, size_t size) noexcept:
     if p != NULL and size >= HUGE_PAGE:
         advise_huge(p, size)
     return p
+
+
+cdef struct Slab:
+    # Fixed-size records carved from blocks that double from FIRST_SLAB_RECORDS up to
+    # MAX_SLAB_BYTES (so big slabs sit on huge pages); freed records are reused, linked
+    # through their first word; the blocks go back only with the whole slab.
+    Block* blocks               # newest first
+    char* fresh                 # the newest block's records not handed out yet
+    char* fresh_end
+    void* spare                 # freed records
+    size_t record_size
+    size_t block_records        # records in the next block
+
+
+cdef enum:
+    FIRST_SLAB_RECORDS = 64
+    MAX_SLAB_BYTES = 4 << 20
+
+
+cdef inline void slab_init(Slab* s, size_t record_size) noexcept nogil:
+    s.blocks = NULL
+    s.fresh = NULL
+    s.fresh_end = NULL
+    s.spare = NULL
+    s.record_size = (record_size + 7) & ~(<size_t>7)
+    s.block_records = FIRST_SLAB_RECORDS
+
+
+cdef inline void* slab_alloc(Slab* s) except NULL:
+    """A zeroed record: a freed one if any (likely still in the caches), else a new one."""
+    cdef void* r = s.spare
+    cdef Block* b
+    if r != NULL:
+        s.spare = (<void**>r)[0]
+    else:
+        if s.fresh == s.fresh_end:
+            b = block_new(s.block_records * s.record_size)
+            if b == NULL:
+                raise MemoryError()
+            b.next = s.blocks
+            s.blocks = b
+            s.fresh = <char*>block_data(b)
+            s.fresh_end = s.fresh + (block_data_size(b) // s.record_size) * s.record_size
+            if 2 * s.block_records * s.record_size <= MAX_SLAB_BYTES:
+                s.block_records *= 2
+        r = s.fresh
+        s.fresh += s.record_size
+    memset(r, 0, s.record_size)
+    return r
+
+
+cdef inline void slab_free(Slab* s, void* r) noexcept nogil:
+    (<void**>r)[0] = s.spare
+    s.spare = r
+
+
+cdef inline void slab_release(Slab* s) noexcept:
+    """Give every block back (the records in them must no longer be in use)."""
+    cdef Block* b
+    while s.blocks != NULL:
+        b = s.blocks
+        s.blocks = <Block*>b.next
+        block_free(b)
+    slab_init(s, s.record_size)
