@@ -16,7 +16,14 @@ import errno
 import logging
 from collections.abc import Callable, Sequence
 
-from rserpool.transport.base import Endpoint, Event, Message, SctpParameters, TransportError
+from rserpool.transport.base import (
+    Endpoint,
+    Event,
+    Message,
+    SctpParameters,
+    TransportError,
+    deliver_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +55,12 @@ class EndpointMux(Endpoint):
             if isinstance(item, TransportError):
                 events.put_nowait(item)
                 return
-            self._deliver(sink, item)
+            deliver_event(sink, item, log=log, who="endpoint mux")
         n = len(self.endpoints)
         for index, endpoint in enumerate(self.endpoints):
             direct = getattr(endpoint, "deliver_to", None)
             if direct is not None:  # its reader task stays idle until the sink is withdrawn
                 direct(sink, n, index)
-
-    @staticmethod
-    def _deliver(sink: Callable[[Event], None], event: Event) -> None:
-        try:
-            sink(event)
-        except Exception:  # one bad event must not stop the reading
-            log.exception("endpoint mux: the event consumer failed")
 
     def mux_id(self, index: int, assoc: int) -> int:
         return assoc * len(self.endpoints) + index
@@ -103,7 +103,7 @@ class EndpointMux(Endpoint):
                         if type(event) is Message else dataclasses.replace(event, assoc=assoc))
                 sink = self._sink
                 if sink is not None:
-                    self._deliver(sink, item)
+                    deliver_event(sink, item, log=log, who="endpoint mux")
                     burst += 1
                     if burst >= _BURST:  # a backend may return events without suspending
                         burst = 0

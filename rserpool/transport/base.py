@@ -9,8 +9,10 @@ sequence of events whatever the backend.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -84,6 +86,19 @@ class SendFailed:
 
 
 Event = Message | AssociationChange | PeerAddressChange | SendFailed
+
+
+def deliver_event(sink: Callable[[Event], None], event: Event, scale: int = 1,
+                  offset: int = 0, *, log: logging.Logger, who: str) -> None:
+    """Hand ``event`` to a ``deliver_to`` consumer, its association numbered
+    ``assoc * scale + offset`` (an EndpointMux's numbering); a consumer that raises is
+    logged as ``who``'s and not propagated: one bad event must not stop the reading."""
+    if scale != 1 or offset:
+        event = dataclasses.replace(event, assoc=event.assoc * scale + offset)
+    try:
+        sink(event)
+    except Exception:
+        log.exception("%s: the event consumer failed", who)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from rserpool.transport.base import (
     SctpParameters,
     SendFailed,
     TransportError,
+    deliver_event,
 )
 
 try:
@@ -53,6 +54,7 @@ except ImportError:  # built only on Linux
 __all__ = ["KernelEndpoint", "kernel_sctp_available"]
 
 log = logging.getLogger(__name__)
+_WHO = "kernel endpoint"  # how its log lines name the endpoint
 
 IPPROTO_SCTP = 132
 SOL_SCTP = 132
@@ -469,16 +471,8 @@ class KernelEndpoint(Endpoint):
         self._sink, self._scale, self._offset = sink, scale, offset
         queue = self._queue
         while sink is not None and queue:
-            self._deliver(sink, queue.popleft())
+            deliver_event(sink, queue.popleft(), scale, offset, log=log, who=_WHO)
         self._resume_reading()
-
-    def _deliver(self, sink: Callable[[Event], None], event: Event) -> None:
-        if self._scale != 1 or self._offset:
-            event = dataclasses.replace(event, assoc=event.assoc * self._scale + self._offset)
-        try:
-            sink(event)
-        except Exception:  # one bad event must not stop the reading
-            log.exception("kernel endpoint: the event consumer failed")
 
     async def receive(self) -> Event:
         while not self._queue:
@@ -550,7 +544,7 @@ class KernelEndpoint(Endpoint):
                         try:
                             sink(item)
                         except Exception:
-                            log.exception("kernel endpoint: the event consumer failed")
+                            log.exception("%s: the event consumer failed", _WHO)
                     else:  # the sink changed during the batch: the endpoint's own numbering
                         self._emit(dataclasses.replace(item, assoc=(item.assoc - offset) // scale))
                     continue
@@ -624,7 +618,8 @@ class KernelEndpoint(Endpoint):
 
     def _emit(self, event: Event) -> None:
         if self._sink is not None:
-            self._deliver(self._sink, event)
+            deliver_event(self._sink, event, self._scale, self._offset, log=log,
+                          who=_WHO)
             return
         self._queue.append(event)
         self._wake(self._readers)

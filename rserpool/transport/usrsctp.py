@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import ipaddress
 import logging
@@ -30,6 +29,7 @@ from rserpool.transport.base import (
     SctpParameters,
     SendFailed,
     TransportError,
+    deliver_event,
 )
 from rserpool.transport.usrsctp_addresses import AddressMonitor, Interface, Listener
 
@@ -61,6 +61,7 @@ _ADDR_STATES = {
 _T = TypeVar("_T")
 _BATCH = 256  # messages handed to a sink per wake-up before other tasks and timers run
 log = logging.getLogger(__name__)
+_WHO = "usrsctp endpoint"  # how its log lines name the endpoint
 
 
 def _norm(address: str) -> str:
@@ -533,19 +534,11 @@ class UsrsctpEndpoint(Endpoint):
         self._sink, self._scale, self._offset = sink, scale, offset
         queue = self._queue
         while sink is not None and queue:
-            self._deliver(sink, queue.popleft())
+            deliver_event(sink, queue.popleft(), scale, offset, log=log, who=_WHO)
         if self._sock is not None:
             self._sock.sink, self._sock.scale, self._sock.offset = sink, scale, offset
             if self._loop is not None:  # what usrsctp holds already: read it soon
                 self._loop.call_soon(self._pump)
-
-    def _deliver(self, sink: Callable[[Event], None], event: Event) -> None:
-        if self._scale != 1 or self._offset:
-            event = dataclasses.replace(event, assoc=event.assoc * self._scale + self._offset)
-        try:
-            sink(event)
-        except Exception:  # one bad event must not stop the reading
-            log.exception("usrsctp endpoint: the event consumer failed")
 
     async def receive(self) -> Event:
         queue = self._queue
@@ -599,7 +592,7 @@ class UsrsctpEndpoint(Endpoint):
         except OSError:
             note = False  # _read_to_sink meets the error again and reports it
         except Exception:
-            log.exception("usrsctp endpoint: the event consumer failed")
+            log.exception("%s: the event consumer failed", _WHO)
             note = False
         if note is not None:
             self._read_to_sink(sock, note)
@@ -638,7 +631,7 @@ class UsrsctpEndpoint(Endpoint):
             if note is not False:
                 event = self._notification(note)
                 if event is not None:
-                    self._deliver(sink, event)
+                    deliver_event(sink, event, self._scale, self._offset, log=log, who=_WHO)
                 if sock.sink is not sink:  # changed by the sink: deliver_to reads the rest
                     return
             try:
@@ -647,7 +640,7 @@ class UsrsctpEndpoint(Endpoint):
                 self._fail_all(TransportError(exc.errno or 0, "receive failed"))
                 return
             except Exception:  # the sink failed on one message: go on with the next
-                log.exception("usrsctp endpoint: the event consumer failed")
+                log.exception("%s: the event consumer failed", _WHO)
                 note = False
 
     def _read_to_queue(self, sock: _lib.Socket) -> None:
