@@ -674,13 +674,17 @@ cdef class Socket:
         do nothing (and return False) if no upcall came since the last rearm: what an
         upcall racing that rearm may have written is left for the eventfd's reader, which
         must always force (else a level-triggered reader would be woken again and again)."""
-        cdef uint64_t value = 0
         if not force and not _is_pending(self.box):
             return False
+        self._reset_wakeup()
+        return True
+
+    cdef void _reset_wakeup(self) noexcept:
+        """Empty the eventfd, then let the next upcall write it again."""
+        cdef uint64_t value = 0
         if self.box.fd >= 0:
             read(self.box.fd, &value, 8)
         _clear_pending(self.box)
-        return True
 
     def await_upcall(self, double seconds) -> bool:
         """Busy-wait, without the GIL, until an upcall has come since the last rearm or
@@ -713,10 +717,7 @@ cdef class Socket:
     def wake(self, Py_ssize_t limit):
         """The eventfd reader's call: ``rearm()``, then ``deliver(limit)`` if a sink is
         set (its result), else False."""
-        cdef uint64_t value = 0
-        if self.box.fd >= 0:
-            read(self.box.fd, &value, 8)
-        _clear_pending(self.box)
+        self._reset_wakeup()
         if self.sink is None:
             return False
         return self.deliver(limit)

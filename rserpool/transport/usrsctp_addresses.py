@@ -5,8 +5,8 @@ monitor is off, so it never hears of addresses added or removed later, and then
 ``bindx(ADD)`` of a new address fails and a removed one stays usable in its eyes. While at
 least one endpoint is open, ``AddressMonitor`` listens to rtnetlink address events on the
 event loop and tells usrsctp (``sctp_add_addr_to_vrf`` / ``sctp_del_addr_from_vrf``).
-The netlink sockets are plain sockets watched with ``add_reader`` (pyroute2 only parses
-and builds the messages), so any asyncio loop serves, uvloop included.
+The netlink sockets are plain sockets read with ``loop.sock_recv`` (pyroute2 only builds
+and parses the messages), so any asyncio loop serves, uvloop included.
 """
 
 from __future__ import annotations
