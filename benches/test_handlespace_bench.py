@@ -23,10 +23,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import pyximport
 from baseline_handlespace import BaselineHandlespace
 
 from rserpool.handlespace import Handlespace
 from rserpool.wire import Policy, PolicyType, PoolElement, SctpTransport
+
+_importers = pyximport.install(language_level=3)    # compiles benches/call_floor.pyx once
+try:
+    from call_floor import EmptyHandlespace
+finally:
+    pyximport.uninstall(*_importers)
 
 BATCH = 1_000
 BLOCKS = 4
@@ -40,7 +47,9 @@ CONFIGS = {  # name: (PEs, pools)
 }
 POLICIES = {"RR": PolicyType.ROUND_ROBIN, "WRAND": PolicyType.WEIGHTED_RANDOM,
             "LU": PolicyType.LEAST_USED}
-IMPLS = {"cython": Handlespace, "baseline": BaselineHandlespace}
+# "empty": the same calls doing nothing (benches/call_floor.pyx), the cost of the call itself.
+IMPLS = {"cython": Handlespace, "baseline": BaselineHandlespace, "empty": EmptyHandlespace}
+OPS = ("register_new", "reregister", "deregister", "select3")
 RESULTS: dict[tuple[str, str, str, str], float] = {}   # (config, policy, op, impl) -> us/op
 MEMORY: dict[str, float] = {}
 
@@ -140,7 +149,7 @@ def run(benchmark: Any, workload: tuple, impl: str, op: str) -> None:
 
 
 @pytest.mark.parametrize("impl", list(IMPLS))
-@pytest.mark.parametrize("op", ["register_new", "reregister", "deregister", "select3"])
+@pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("block", range(BLOCKS), ids=lambda b: f"block{b}")
 def test_operation(benchmark: Any, workload: tuple, block: int, op: str, impl: str) -> None:
     """One block of rounds. For each population the blocks run in turn (every operation
@@ -169,7 +178,7 @@ def rss() -> int:
 def test_memory_per_pe_at_100k(benchmark: Any) -> None:
     """Bytes per PE the handlespace itself allocates (elements built beforehand)."""
     load = Workload("100k/1", "LU")
-    for impl in IMPLS:
+    for impl in ("cython", "baseline"):
         gc.collect()
         resident = rss()
         hs = load.build(impl)
@@ -202,7 +211,7 @@ def report(bench_summary: list[str]) -> Iterator[None]:
     for config in CONFIGS:
         for policy in POLICIES:
             cells = []
-            for op in ("register_new", "reregister", "deregister", "select3"):
+            for op in OPS:
                 ours = RESULTS.get((config, policy, op, "cython"))
                 base = RESULTS.get((config, policy, op, "baseline"))
                 if ours is None or base is None:
@@ -211,6 +220,18 @@ def report(bench_summary: list[str]) -> Iterator[None]:
                 if config.startswith("100k") and (ours > 2.0 or base / ours < 10):
                     flag = " MISS"
                 cells.append(f"{op} {ours:6.3f} | {base:7.2f} | {base / ours:5.1f}x{flag}")
+            if cells:
+                write(f"  {config:>9} {policy:5}  " + ";  ".join(cells))
+    write("  the call alone (an empty method with the same signature: us/op, and the baseline's"
+          " time over it: the highest ratio any implementation called once per operation reaches)")
+    for config in CONFIGS:
+        for policy in POLICIES:
+            cells = []
+            for op in OPS:
+                empty = RESULTS.get((config, policy, op, "empty"))
+                base = RESULTS.get((config, policy, op, "baseline"))
+                if empty is not None and base is not None:
+                    cells.append(f"{op} {empty:6.3f} (ceiling {base / empty:6.1f}x)")
             if cells:
                 write(f"  {config:>9} {policy:5}  " + ";  ".join(cells))
     for what, per_pe in MEMORY.items():
