@@ -20,7 +20,7 @@ import gc
 import os
 import random
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -198,6 +198,35 @@ def test_memory_per_pe_at_100k(benchmark: Any) -> None:
     benchmark.pedantic(load.build, args=("cython",), rounds=1, iterations=1)
 
 
+def ratio_cell(config: str, op: str, ours: float, base: float) -> str:
+    """`op ours | baseline | ratio`, flagged where a 100k target is missed."""
+    flag = ""
+    if config.startswith("100k") and (ours > 2.0 or base / ours < 10):
+        flag = " MISS"
+    return f"{op} {ours:6.3f} | {base:7.2f} | {base / ours:5.1f}x{flag}"
+
+
+def ceiling_cell(config: str, op: str, empty: float, base: float) -> str:
+    """`op empty-call (ceiling baseline/empty)`."""
+    return f"{op} {empty:6.3f} (ceiling {base / empty:6.1f}x)"
+
+
+def write_rows(write: Callable[[str], None], impl: str,
+               cell: Callable[[str, str, float, float], str]) -> None:
+    """A line per (population, policy): `cell` of each operation timed for `impl` and for
+    the baseline."""
+    for config in CONFIGS:
+        for policy in POLICIES:
+            cells = []
+            for op in OPS:
+                ours = RESULTS.get((config, policy, op, impl))
+                base = RESULTS.get((config, policy, op, "baseline"))
+                if ours is not None and base is not None:
+                    cells.append(cell(config, op, ours, base))
+            if cells:
+                write(f"  {config:>9} {policy:5}  " + ";  ".join(cells))
+
+
 @pytest.fixture(scope="module", autouse=True)
 def report(bench_summary: list[str]) -> Iterator[None]:
     yield
@@ -209,31 +238,9 @@ def report(bench_summary: list[str]) -> Iterator[None]:
     write(f"  {BLOCKS} blocks per operation and implementation, spread over the run, "
           f"{WARMUP} warm-up + {ROUNDS} timed rounds of {BATCH} operations each")
     write(f"  transparent huge pages (PE records, PE map): {huge_pages_mode()}")
-    for config in CONFIGS:
-        for policy in POLICIES:
-            cells = []
-            for op in OPS:
-                ours = RESULTS.get((config, policy, op, "cython"))
-                base = RESULTS.get((config, policy, op, "baseline"))
-                if ours is None or base is None:
-                    continue
-                flag = ""
-                if config.startswith("100k") and (ours > 2.0 or base / ours < 10):
-                    flag = " MISS"
-                cells.append(f"{op} {ours:6.3f} | {base:7.2f} | {base / ours:5.1f}x{flag}")
-            if cells:
-                write(f"  {config:>9} {policy:5}  " + ";  ".join(cells))
+    write_rows(write, "cython", ratio_cell)
     write("  the call alone (an empty method with the same signature: us/op, and the baseline's"
           " time over it: the highest ratio any implementation called once per operation reaches)")
-    for config in CONFIGS:
-        for policy in POLICIES:
-            cells = []
-            for op in OPS:
-                empty = RESULTS.get((config, policy, op, "empty"))
-                base = RESULTS.get((config, policy, op, "baseline"))
-                if empty is not None and base is not None:
-                    cells.append(f"{op} {empty:6.3f} (ceiling {base / empty:6.1f}x)")
-            if cells:
-                write(f"  {config:>9} {policy:5}  " + ";  ".join(cells))
+    write_rows(write, "empty", ceiling_cell)
     for what, per_pe in MEMORY.items():
         write(f"  memory per PE at 100k ({what}): {per_pe:.0f} bytes (target <= 1024)")
