@@ -126,14 +126,18 @@ cdef class Policy:
 
 @cython.final
 cdef class PoolElement:
+    # What a registration reads (pe_fields) first, so that it spans as few cache lines as
+    # can be. Offsets and lengths of sub-parameters lie inside one message (16-bit length).
     cdef public uint32_t pe_identifier
     cdef public uint32_t home_enrp_server_identifier
     cdef public int32_t registration_life
-    cdef Transport _user_transport
+    cdef int32_t _pol_len
     cdef Policy _policy
-    cdef Transport _asap_transport
+    cdef Transport _user_transport
+    cdef int32_t _ut_len, _at_len
     cdef bytes _raw           # decoded message holding the not yet built sub-parameters
-    cdef Py_ssize_t _ut_off, _ut_len, _pol_off, _pol_len, _at_off, _at_len
+    cdef int32_t _pol_off, _ut_off, _at_off
+    cdef Transport _asap_transport
 
     cdef Transport _build_transport(self, Py_ssize_t off, Py_ssize_t length)
     cdef Py_ssize_t _size(self) noexcept
@@ -153,8 +157,6 @@ cdef struct PEFields:
 # decoded pool element whose sub-parameters are not built yet, from their canonical bytes.
 cdef inline void pe_fields(PoolElement pe, PEFields* out) noexcept:
     cdef const uchar* p
-    cdef Policy pol
-    cdef Transport tr
     cdef int layout, i
     cdef uint32_t aux
     if pe._pol_len:     # canonical: exactly the fields of its (known) type, in wire order
@@ -169,17 +171,15 @@ cdef inline void pe_fields(PoolElement pe, PEFields* out) noexcept:
             else:
                 out.values[i] = 0
     else:
-        pol = pe._policy
-        out.policy_type = pol._ptype
-        memcpy(out.values, pol._v, sizeof(pol._v))
+        out.policy_type = pe._policy._ptype
+        memcpy(out.values, pe._policy._v, sizeof(pe._policy._v))
     if pe._ut_len:
         p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._ut_off
         out.transport_type = <uint16_t>rd16(p)
         aux = rd16(p + 6)
     else:
-        tr = pe._user_transport
-        out.transport_type = tr._pt
-        aux = tr._aux
+        out.transport_type = pe._user_transport._pt
+        aux = pe._user_transport._aux
     if out.transport_type == P_SCTP or out.transport_type == P_TCP:
         out.transport_use = <uint16_t>aux
     else:
@@ -190,15 +190,13 @@ cdef inline void pe_fields(PoolElement pe, PEFields* out) noexcept:
 cdef inline Py_ssize_t pe_address_count(PoolElement pe) noexcept:
     cdef const uchar* p
     cdef Py_ssize_t i = 0, n = 0, size
-    cdef Transport tr
     if pe._ut_len:
         p = <const uchar*>PyBytes_AS_STRING(pe._raw) + pe._ut_off
         i = 12 if rd16(p) == P_DCCP else 8
         size = pe._ut_len
     else:
-        tr = pe._user_transport
-        p = <const uchar*>PyBytes_AS_STRING(tr._buf) + tr._off
-        size = tr._blen
+        p = <const uchar*>PyBytes_AS_STRING(pe._user_transport._buf) + pe._user_transport._off
+        size = pe._user_transport._blen
     while i < size:
         i += 8 if p[i + 1] == P_IPV4 else 20
         n += 1
