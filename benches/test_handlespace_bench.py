@@ -79,11 +79,16 @@ class Workload:
                            for i in range(size)]
         self.fresh = [(self.handles[i % pools], make_element(i, t, rng))
                       for i in range(size, size + BATCH)]
-        picks = rng.sample(range(size), BATCH)
-        self.victims = [self.population[i] for i in picks]
-        # What a deregistration message carries: the handle and the PE id, already ints.
-        self.victim_ids = [(h, e.pe_identifier) for h, e in self.victims]
+        # Re-registration and deregistration each get their own PEs: a deregistration
+        # round is undone by registering its PEs again, which leaves them freshly
+        # allocated (and, in the baseline, compact in memory); re-registration times PEs
+        # that have stayed registered since the population was built.
+        picks = rng.sample(range(size), 2 * BATCH)
+        self.victims = [self.population[i] for i in picks[:BATCH]]
         self.updates = [(h, make_element(e.pe_identifier - 1, t, rng)) for h, e in self.victims]
+        self.leaving = [self.population[i] for i in picks[BATCH:]]
+        # What a deregistration message carries: the handle and the PE id, already ints.
+        self.leaving_ids = [(h, e.pe_identifier) for h, e in self.leaving]
 
     def build(self, impl: str) -> Any:
         hs = IMPLS[impl](seed=3)
@@ -124,11 +129,11 @@ def run(benchmark: Any, workload: tuple, impl: str, op: str) -> None:
             state["flip"] = not state["flip"]
     elif op == "deregister":
         def target() -> None:
-            for handle, pe_id in load.victim_ids:
+            for handle, pe_id in load.leaving_ids:
                 hs.deregister(handle, pe_id)
 
         def setup() -> None:
-            for handle, e in load.victims:
+            for handle, e in load.leaving:
                 hs.register(handle, e, now=1.0)
     else:
         handles = [load.handles[i % len(load.handles)] for i in range(BATCH)]
