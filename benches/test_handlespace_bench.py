@@ -79,14 +79,15 @@ class Workload:
                            for i in range(size)]
         self.fresh = [(self.handles[i % pools], make_element(i, t, rng))
                       for i in range(size, size + BATCH)]
-        # Re-registration and deregistration each get their own PEs: a deregistration
+        # Re-registration and deregistration each get their own PEs where the population
+        # has enough (all but 1k, whose batch is the whole population): a deregistration
         # round is undone by registering its PEs again, which leaves them freshly
         # allocated (and, in the baseline, compact in memory); re-registration times PEs
         # that have stayed registered since the population was built.
-        picks = rng.sample(range(size), 2 * BATCH)
+        picks = rng.sample(range(size), min(size, 2 * BATCH))
         self.victims = [self.population[i] for i in picks[:BATCH]]
         self.updates = [(h, make_element(e.pe_identifier - 1, t, rng)) for h, e in self.victims]
-        self.leaving = [self.population[i] for i in picks[BATCH:]]
+        self.leaving = [self.population[i] for i in picks[-BATCH:]]
         # What a deregistration message carries: the handle and the PE id, already ints.
         self.leaving_ids = [(h, e.pe_identifier) for h, e in self.leaving]
 
