@@ -172,6 +172,40 @@ def test_weighted_random_is_proportional_to_weights() -> None:
     assert_distribution(Counter(picks(hs, 40_000)), shares(weights))
 
 
+def test_weighted_random_stays_proportional_in_a_big_changing_pool() -> None:
+    """5,000 PEs: the tree of weight sums spans 512 blocks of 16 slots, grown while
+    registering. A few heavy PEs scattered over the pool get most picks; after their
+    weights move to other PEs (re-registration) and a third of the pool leaves (each removal
+    moves the last slot into the hole), the picks follow the new weights."""
+    def check(weights: dict[int, int], heavy: list[int]) -> None:
+        light = [i for i in weights if i not in heavy]
+        counts = Counter(picks(hs, 30_000))
+        observed = Counter({i: counts[i] for i in heavy})
+        observed[0] = sum(counts[i] for i in light)     # all light PEs as one bucket
+        expected = shares({**{i: weights[i] for i in heavy},
+                           0: sum(weights[i] for i in light)})
+        assert_distribution(observed, expected)
+
+    weights = {pe_id: 1 for pe_id in range(1, 5_001)}
+    first_heavy = [7, 1_234, 2_500, 3_999, 4_998]
+    weights.update({i: 1_000 for i in first_heavy})
+    hs = pool(PolicyType.WEIGHTED_RANDOM, [{"weight": weights[i]} for i in sorted(weights)],
+              seed=13)
+    check(weights, first_heavy)
+
+    second_heavy = [42, 1_700, 3_333, 4_444]
+    for pe_id in first_heavy + second_heavy:
+        weights[pe_id] = 800 if pe_id in second_heavy else 1
+        hs.register(b"p", element(pe_id, PolicyType.WEIGHTED_RANDOM, weight=weights[pe_id]),
+                    now=1.0)
+    for pe_id in range(1, 5_001, 3):
+        if pe_id not in second_heavy:
+            hs.deregister(b"p", pe_id)
+            del weights[pe_id]
+    assert len(hs) == len(weights)
+    check(weights, second_heavy)
+
+
 def test_weighted_random_picks_distinct_pes_without_replacement() -> None:
     hs = pool(PolicyType.WEIGHTED_RANDOM, [{"weight": w} for w in (1, 1, 98)], seed=5)
     first_two = [tuple(e.pe_identifier for e in hs.select(b"p", 2)) for _ in range(20_000)]
