@@ -68,7 +68,9 @@ def make_element(i: int, policy_type: int, rng: random.Random, load: int | None 
 
 
 class Workload:
-    """Pre-built elements for one (config, policy): the population, new PEs, updates."""
+    """Pre-built elements for one (config, policy): the population, new PEs, the PEs that
+    re-register (victims, alternating with their updates) and those that deregister
+    (leaving)."""
 
     def __init__(self, config: str, policy: str) -> None:
         size, pools = CONFIGS[config]
